@@ -1,0 +1,43 @@
+/**
+ * Cross-instance ports. The in-process adapters (server/bus/memory.ts) serve a
+ * lone instance; the Redis adapters serve a cluster. Services only see these.
+ */
+import type { Push } from "../protocol/messages.ts";
+import type { NewOffline } from "./store.ts";
+
+/** What one instance hands another: pushes for some of its local users. */
+export type Envelope =
+  | {
+      kind: "deliver";
+      /** Recipients on the target instance. */
+      to: number[];
+      push: Push;
+      /** For messages: what to store for a recipient who turns out not to be there. */
+      offline?: Omit<NewOffline, "userId">;
+    }
+  | {
+      /** "Stored messages for this user may have arrived: push the ones not yet pushed." */
+      kind: "nudge";
+      to: number[];
+    };
+
+export interface Bus {
+  /** This instance's id, unique in the cluster while it lives. */
+  readonly instanceId: string;
+  /** Starts delivering envelopes addressed to this instance to `onEnvelope`. */
+  start(onEnvelope: (env: Envelope) => void): Promise<void>;
+  /** Sends to one instance; resolves to the number of receivers (0: nobody got it). */
+  publish(instanceId: string, env: Envelope): Promise<number>;
+  stop(): Promise<void>;
+}
+
+/** Which instance each logged-in user is on; one login per user in the cluster. */
+export interface Presence {
+  /** Claims the user for this instance; false when the user is online anywhere. */
+  claim(userId: number, instanceId: string): Promise<boolean>;
+  /** Releases the claim if this instance holds it. */
+  release(userId: number, instanceId: string): Promise<void>;
+  /** The instance of each online user among `userIds`. */
+  locate(userIds: readonly number[]): Promise<Map<number, string>>;
+  stop(): Promise<void>;
+}

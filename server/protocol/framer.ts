@@ -1,0 +1,107 @@
+/**
+ * NDJSON framing at the byte level: a frame may be split over many reads and a
+ * read may hold many frames, and a UTF-8 character may be split between reads,
+ * so bytes are only decoded once a whole line is here. Memory is bounded by the
+ * frame limit: a line that grows past it is reported at once, not buffered.
+ */
+
+const LF = 0x0a;
+const CR = 0x0d;
+
+export interface FramerSink {
+  /** One complete line, without `\n` or a trailing `\r`; never empty. */
+  frame(bytes: Uint8Array): void;
+  /** The current line passed the limit; the framer discards everything after this. */
+  tooLarge(): void;
+}
+
+export interface Framer {
+  push(chunk: Uint8Array): void;
+  /** Bytes of an incomplete line being held. */
+  readonly pending: number;
+}
+
+export function createFramer(maxFrame: number, sink: FramerSink): Framer {
+  let parts: Uint8Array[] = [];
+  let held = 0;
+  let broken = false;
+
+  const join = (tail: Uint8Array): Uint8Array => {
+    if (parts.length === 0) return tail;
+    const out = new Uint8Array(held + tail.length);
+    let at = 0;
+    for (const p of parts) {
+      out.set(p, at);
+      at += p.length;
+    }
+    out.set(tail, at);
+    parts = [];
+    held = 0;
+    return out;
+  };
+
+  const fail = () => {
+    broken = true;
+    parts = [];
+    held = 0;
+    sink.tooLarge();
+  };
+
+  return {
+    get pending() {
+      return held;
+    },
+    push(chunk) {
+      let start = 0;
+      while (!broken) {
+        const nl = chunk.indexOf(LF, start);
+        if (nl === -1) {
+          const rest = chunk.length - start;
+          // +1: a trailing `\r` may still be followed by the `\n` and is not counted.
+          if (held + rest > maxFrame + 1) return fail();
+          if (rest > 0) {
+            parts.push(chunk.subarray(start));
+            held += rest;
+          }
+          return;
+        }
+        let line = join(chunk.subarray(start, nl));
+        start = nl + 1;
+        if (line.length > 0 && line[line.length - 1] === CR) line = line.subarray(0, -1);
+        if (line.length > maxFrame) return fail();
+        if (line.length > 0) sink.frame(line);
+      }
+    },
+  };
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+export type Decoded =
+  | { kind: "object"; value: Record<string, unknown> }
+  | { kind: "blank" }
+  | { kind: "bad"; reason: string };
+
+/** A frame's bytes as a JSON object, or why they are not one. */
+export function decodeFrame(bytes: Uint8Array): Decoded {
+  let text: string;
+  try {
+    text = utf8.decode(bytes);
+  } catch {
+    return { kind: "bad", reason: "frame is not valid UTF-8" };
+  }
+  // Whitespace-only lines count as the empty lines the protocol ignores.
+  if (text.trim() === "") return { kind: "blank" };
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    return { kind: "bad", reason: "frame is not valid JSON" };
+  }
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    return { kind: "bad", reason: "frame is not a JSON object" };
+  }
+  return { kind: "object", value: value as Record<string, unknown> };
+}
+
+export const encodeFrame = (frame: object): string => `${JSON.stringify(frame)}\n`;
