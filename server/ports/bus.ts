@@ -2,19 +2,24 @@
  * Cross-instance ports. The in-process adapters (server/bus/memory.ts) serve a
  * lone instance; the Redis adapters serve a cluster. Services only see these.
  */
-import type { Push } from "../protocol/messages.ts";
-import type { NewOffline } from "./store.ts";
+/**
+ * A push for some users. `json` is the frame as sent (without `\n`). A chat
+ * message carries `msg`: such a push must reach each recipient live or be
+ * stored for them, never dropped; other pushes (presence, friend, member) only
+ * matter to users who are online.
+ */
+export interface Delivery {
+  json: string;
+  msg?: { msgId: string; ts: number };
+}
 
 /** What one instance hands another: pushes for some of its local users. */
 export type Envelope =
-  | {
+  | ({
       kind: "deliver";
       /** Recipients on the target instance. */
       to: number[];
-      push: Push;
-      /** For messages: what to store for a recipient who turns out not to be there. */
-      offline?: Omit<NewOffline, "userId">;
-    }
+    } & Delivery)
   | {
       /** "Stored messages for this user may have arrived: push the ones not yet pushed." */
       kind: "nudge";

@@ -119,6 +119,14 @@ export type Validation<K extends RequestType> =
   | { ok: true; value: RequestPayload[K] }
   | { ok: false; message: string };
 
+export type Validator<K extends RequestType> = (body: unknown) => Validation<K>;
+
+/** The validator of one request type, for the dispatch table. */
+export const validator =
+  <K extends RequestType>(type: K): Validator<K> =>
+  (body) =>
+    validateRequest(type, body);
+
 /** Validates an already parsed request object; the message names the offending field. */
 export function validateRequest<K extends RequestType>(type: K, body: unknown): Validation<K> {
   const checker = checkers[type];

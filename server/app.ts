@@ -1,0 +1,97 @@
+/**
+ * The composition root: builds the ports from the configuration, wires them
+ * into the services and the listener, and knows how to stop all of it.
+ */
+import { randomBytes } from "node:crypto";
+import { createMemoryBus, createMemoryPresence } from "./bus/memory.ts";
+import type { Config } from "./config.ts";
+import { createArgon2Hasher } from "./hasher.ts";
+import { createIdGenerator } from "./ids.ts";
+import { type Listener, listen } from "./net/listener.ts";
+import { type Clock, type Logger, systemClock } from "./ports/runtime.ts";
+import type { Store } from "./ports/store.ts";
+import type { Ctx } from "./service/context.ts";
+import { receive } from "./service/delivery.ts";
+import { createLocalUsers } from "./service/local-users.ts";
+import { openStore } from "./store/open.ts";
+import { createTokenSigner } from "./tokens.ts";
+
+export interface App {
+  readonly hostname: string;
+  readonly port: number;
+  readonly ctx: Ctx;
+  readonly listener: Listener;
+  /** Graceful stop: see docs/PROTOCOL.md, "Connection life". */
+  stop(): Promise<void>;
+}
+
+export interface AppDeps {
+  log: Logger;
+  clock?: Clock;
+  /** An already open store (tests); otherwise opened from config.db. */
+  store?: Store;
+}
+
+const SECRET_KEY = "token_secret";
+// In-flight requests get this long to finish when the server stops; the whole
+// stop stays inside the protocol's 5 s.
+const QUIESCE_MS = 2000;
+
+export async function startApp(config: Config, deps: AppDeps): Promise<App> {
+  const { log } = deps;
+  const clock = deps.clock ?? systemClock;
+  const store = deps.store ?? (await openStore(config.db));
+  try {
+    const instanceId = `i-${randomBytes(6).toString("hex")}`;
+    // Alone, this instance owns every session: "online" rows left by a crash are stale.
+    await store.resetUserStates();
+    const secret = config.secret ?? (await store.settingOrInit(SECRET_KEY, randomBytes(32).toString("base64url")));
+    const bus = createMemoryBus(instanceId);
+    const presence = createMemoryPresence();
+    const ctx: Ctx = {
+      instanceId,
+      store,
+      bus,
+      presence,
+      clock,
+      ids: createIdGenerator(0, clock),
+      hasher: createArgon2Hasher(),
+      tokens: createTokenSigner(secret),
+      tokenTtlSec: config.tokenTtlSec,
+      local: createLocalUsers(),
+      log,
+    };
+    await bus.start((env) => {
+      receive(ctx, env).catch((err: unknown) => log.error("delivery from the bus failed", { err }));
+    });
+    const listener = listen(ctx, {
+      hostname: config.host,
+      port: config.port,
+      maxFrame: config.maxFrame,
+      maxOutputBytes: config.maxOutputBytes,
+      idleTimeoutSec: config.idleTimeoutSec,
+    });
+    let stopping: Promise<void> | null = null;
+    return {
+      hostname: listener.hostname,
+      port: listener.port,
+      ctx,
+      listener,
+      stop() {
+        stopping ??= (async () => {
+          listener.stopAccepting();
+          const quiet = Promise.all([...listener.connections].map((c) => c.quiesce()));
+          await Promise.race([quiet, Bun.sleep(QUIESCE_MS)]);
+          await listener.closeAll();
+          await bus.stop();
+          await presence.stop();
+          await store.close();
+        })();
+        return stopping;
+      },
+    };
+  } catch (err) {
+    await store.close().catch(() => {});
+    throw err;
+  }
+}

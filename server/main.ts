@@ -1,0 +1,82 @@
+#!/usr/bin/env bun
+/** `chatserver [host] [port] [options]`: the server's command line. */
+import { defineCommand, runMain } from "citty";
+import { version } from "../package.json";
+import { startApp } from "./app.ts";
+import { ConfigError, describeDb, OPTIONS, resolveConfig } from "./config.ts";
+import { asLogger, createConsolaLogger } from "./log.ts";
+
+// Stop must finish inside the protocol's 5 s; this is the last resort.
+const HARD_EXIT_MS = 4800;
+
+const flag = (key: keyof typeof OPTIONS, type: "string" | "boolean" = "string") => ({
+  type,
+  description: `${OPTIONS[key].help} [env ${OPTIONS[key].env}${OPTIONS[key].default !== undefined ? `, default ${OPTIONS[key].default}` : ""}]`,
+});
+
+const main = defineCommand({
+  meta: { name: "chatserver", version, description: "Chat server (protocol v1 over TCP)" },
+  args: {
+    host: { type: "positional", required: false, description: `${OPTIONS.host.help} [env CHAT_HOST, default 127.0.0.1]` },
+    port: { type: "positional", required: false, description: `${OPTIONS.port.help} [env CHAT_PORT, default 6000]` },
+    db: flag("db"),
+    maxFrame: flag("maxFrame"),
+    maxOutput: flag("maxOutput"),
+    idleTimeout: flag("idleTimeout"),
+    tokenTtl: flag("tokenTtl"),
+    secret: flag("secret"),
+    logLevel: flag("logLevel"),
+    logJson: flag("logJson", "boolean"),
+  },
+  async run({ args }) {
+    let config: ReturnType<typeof resolveConfig>;
+    try {
+      config = resolveConfig(args as Parameters<typeof resolveConfig>[0], process.env);
+    } catch (err) {
+      return die(err);
+    }
+    const consola = createConsolaLogger(config.logLevel, config.logJson);
+    const log = asLogger(consola, config.logJson);
+    let app: Awaited<ReturnType<typeof startApp>>;
+    try {
+      app = await startApp(config, { log });
+    } catch (err) {
+      return die(err);
+    }
+    log.info(`chatserver ${version} listening on ${app.hostname}:${app.port}`, {
+      storage: describeDb(config.db),
+      instance: app.ctx.instanceId,
+    });
+    const stop = (signal: string) => {
+      log.info(`${signal}: shutting down`);
+      setTimeout(() => {
+        log.error("shutdown took too long; exiting");
+        process.exit(1);
+      }, HARD_EXIT_MS).unref();
+      app.stop().then(
+        () => {
+          log.info("stopped");
+          process.exit(0);
+        },
+        (err: unknown) => {
+          log.error("shutdown failed", { err });
+          process.exit(1);
+        },
+      );
+    };
+    process.once("SIGINT", () => stop("SIGINT"));
+    process.once("SIGTERM", () => stop("SIGTERM"));
+  },
+});
+
+function die(err: unknown): never {
+  const msg = err instanceof ConfigError || err instanceof Error ? err.message : String(err);
+  process.stderr.write(`chatserver: ${msg.split("\n")[0]}\n`);
+  process.exit(err instanceof ConfigError ? 2 : 1);
+}
+
+process.on("unhandledRejection", (err) => {
+  process.stderr.write(`chatserver: unhandled rejection: ${err instanceof Error ? err.stack : String(err)}\n`);
+});
+
+runMain(main);

@@ -1,0 +1,102 @@
+/** Bun.listen handlers: they only move bytes and events into connections. */
+import type { Socket, TCPSocketListener, TCPSocketListenOptions } from "bun";
+import type { Ctx } from "../service/context.ts";
+import { type Connection, createConnection, type NetOptions } from "./connection.ts";
+import { createFlusher } from "./outbox.ts";
+
+export interface ListenOptions {
+  hostname: string;
+  port: number;
+  maxFrame: number;
+  maxOutputBytes: number;
+  idleTimeoutSec: number;
+  reusePort?: boolean;
+}
+
+export interface Listener {
+  readonly hostname: string;
+  readonly port: number;
+  readonly connections: ReadonlySet<Connection>;
+  /** Stops accepting; open connections stay. */
+  stopAccepting(): void;
+  /** Closes every connection and waits for their logins to end. */
+  closeAll(): Promise<void>;
+}
+
+interface ConnData {
+  conn: Connection;
+}
+
+export function listen(ctx: Ctx, opts: ListenOptions): Listener {
+  const connections = new Set<Connection>();
+  let nextId = 1;
+  const net: NetOptions = {
+    maxFrame: opts.maxFrame,
+    maxOutputBytes: opts.maxOutputBytes,
+    schedule: createFlusher(),
+    now: () => ctx.clock.now(),
+  };
+
+  const finish = (conn: Connection) => {
+    if (!connections.delete(conn)) return conn.closed();
+    ctx.log.debug("disconnected", { conn: conn.session.id, user: conn.session.user?.id });
+    return conn.closed().catch((err: unknown) => ctx.log.error("disconnect failed", { err }));
+  };
+
+  // @types/bun declares reusePort only for connect; Bun.listen honours it.
+  const options = {
+    hostname: opts.hostname,
+    port: opts.port,
+    reusePort: opts.reusePort ?? false,
+    socket: {
+      open(s: Socket<ConnData>) {
+        s.setNoDelay(true);
+        const conn = createConnection(ctx, nextId++, s.remoteAddress, s, net);
+        s.data = { conn };
+        connections.add(conn);
+        ctx.log.debug("connected", { conn: conn.session.id, remote: s.remoteAddress });
+      },
+      data(s: Socket<ConnData>, chunk: Buffer) {
+        s.data.conn.data(chunk);
+      },
+      drain(s: Socket<ConnData>) {
+        s.data.conn.drain();
+      },
+      close(s: Socket<ConnData>) {
+        if (s.data) void finish(s.data.conn);
+      },
+      end(s: Socket<ConnData>) {
+        s.end();
+      },
+      error(s: Socket<ConnData>, err: Error) {
+        ctx.log.debug("socket error", { conn: s.data?.conn.session.id, err: err.message });
+      },
+    },
+  };
+  const server: TCPSocketListener<ConnData> = Bun.listen<ConnData>(
+    options as TCPSocketListenOptions<ConnData>,
+  );
+
+  const sweep = setInterval(() => {
+    const limit = ctx.clock.now() - opts.idleTimeoutSec * 1000;
+    for (const c of connections) if (c.lastFrameAt < limit) c.closeWith("idle_timeout");
+  }, Math.min(1000, opts.idleTimeoutSec * 250));
+  sweep.unref();
+
+  return {
+    hostname: server.hostname,
+    port: server.port,
+    connections,
+    stopAccepting() {
+      clearInterval(sweep);
+      server.stop(false);
+    },
+    async closeAll() {
+      clearInterval(sweep);
+      const all = [...connections];
+      for (const c of all) c.closeWith("shutdown");
+      await Promise.all(all.map(finish));
+      server.stop(true);
+    },
+  };
+}

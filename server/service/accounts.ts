@@ -1,0 +1,136 @@
+import { ErrorCode, type ReplyData, type RequestType, type UserRef } from "../protocol/messages.ts";
+import { fail } from "../protocol/errors.ts";
+import type { RequestPayload } from "../protocol/schemas.ts";
+import type { UserRow } from "../ports/store.ts";
+import { type Ctx, type Session, type WithFollowUp, withFollowUp } from "./context.ts";
+import { pushBacklog } from "./delivery.ts";
+import { friendList } from "./friends.ts";
+import { groupsOf } from "./groups.ts";
+import { announce } from "./presence.ts";
+
+type Payload<K extends RequestType> = RequestPayload[K];
+
+export async function register(
+  ctx: Ctx,
+  _session: Session,
+  p: Payload<typeof RequestType.register>,
+): Promise<ReplyData["register"]> {
+  if (await ctx.store.userByName(p.name)) return fail(ErrorCode.name_taken);
+  const hash = await ctx.hasher.hash(p.password);
+  const row = await ctx.store.createUser(p.name, hash);
+  if (!row) return fail(ErrorCode.name_taken);
+  return { user: { id: row.id, name: row.name } };
+}
+
+// Verifying against a real hash when the user does not exist keeps the time a
+// failed login takes the same whether or not the name exists.
+let decoy: Promise<string> | undefined;
+
+async function byPassword(ctx: Ctx, p: Payload<typeof RequestType.login>): Promise<UserRow> {
+  const row = p.id !== undefined ? await ctx.store.userById(p.id) : await ctx.store.userByName(p.name!);
+  if (!row) {
+    decoy ??= ctx.hasher.hash("decoy password that matches nothing");
+    await ctx.hasher.verify(p.password!, await decoy);
+    return fail(ErrorCode.bad_credentials);
+  }
+  if (!(await ctx.hasher.verify(p.password!, row.password))) return fail(ErrorCode.bad_credentials);
+  return row;
+}
+
+async function byToken(ctx: Ctx, token: string): Promise<UserRow> {
+  const claims = ctx.tokens.verify(token, ctx.clock.now());
+  const row = claims && (await ctx.store.userById(claims.userId));
+  if (!claims || !row || row.tokenGen !== claims.gen) return fail(ErrorCode.bad_credentials);
+  return row;
+}
+
+export async function login(
+  ctx: Ctx,
+  session: Session,
+  p: Payload<typeof RequestType.login>,
+): Promise<WithFollowUp<ReplyData["login"]>> {
+  const row = p.token !== undefined ? await byToken(ctx, p.token) : await byPassword(ctx, p);
+  const me: UserRef = { id: row.id, name: row.name };
+  if (!(await ctx.presence.claim(me.id, ctx.instanceId))) return fail(ErrorCode.already_online);
+  // Held until the stored backlog is pushed: live messages for this user wait
+  // behind it, so they arrive after everything stored before them.
+  const release = await ctx.local.lock(me.id);
+  try {
+    session.user = me;
+    session.pushedRow = 0;
+    ctx.local.attach(me.id, session);
+    await ctx.store.setUserState(me.id, "online");
+    const [friends, groups, offline] = await Promise.all([
+      friendList(ctx, me.id),
+      groupsOf(ctx, me.id),
+      ctx.store.countOffline(me.id),
+    ]);
+    const expires = Math.floor(ctx.clock.now() / 1000) + ctx.tokenTtlSec;
+    const token = ctx.tokens.sign({ userId: me.id, gen: row.tokenGen, expires });
+    return withFollowUp({ user: me, token, friends, groups, offline }, async () => {
+      try {
+        await pushBacklog(ctx, session);
+      } finally {
+        release();
+      }
+      await announce(ctx, me, true);
+    });
+  } catch (err) {
+    ctx.local.detach(me.id, session);
+    session.user = null;
+    release();
+    await ctx.presence.release(me.id, ctx.instanceId);
+    throw err;
+  }
+}
+
+export async function logout(
+  ctx: Ctx,
+  session: Session,
+  p: Payload<typeof RequestType.logout>,
+): Promise<ReplyData["logout"]> {
+  const me = session.user!;
+  await endSession(ctx, session, false);
+  if (p.revoke) await ctx.store.bumpTokenGen(me.id);
+  return {};
+}
+
+const STORE_TRIES = 3;
+
+/**
+ * Ends the session's login: what was queued for it and not sent is stored,
+ * then the user counts as offline and their friends are told. `gone` is true
+ * when the connection itself is going away (then a frame the socket took in
+ * part is stored too).
+ */
+export async function endSession(ctx: Ctx, session: Session, gone: boolean): Promise<void> {
+  const me = session.user;
+  if (!me) return;
+  session.user = null;
+  await ctx.local.withLock(me.id, async () => {
+    ctx.local.detach(me.id, session);
+    try {
+      const unsent = session.out.takeUnsent(gone);
+      for (let attempt = 1; unsent.length > 0; attempt++) {
+        try {
+          await ctx.store.storeOffline(unsent);
+          break;
+        } catch (err) {
+          if (attempt >= STORE_TRIES) {
+            ctx.log.error("could not store undelivered messages", { user: me.id, count: unsent.length, err });
+            break;
+          }
+        }
+      }
+      await ctx.store.setUserState(me.id, "offline").catch((err: unknown) => {
+        ctx.log.error("could not mark user offline", { user: me.id, err });
+      });
+    } finally {
+      // Released last: a login elsewhere claims only after the rows above exist.
+      await ctx.presence.release(me.id, ctx.instanceId);
+    }
+  });
+  await announce(ctx, me, false).catch((err: unknown) => {
+    ctx.log.warn("could not announce logout", { user: me.id, err });
+  });
+}

@@ -1,0 +1,74 @@
+/**
+ * What services work with: the ports, and the session of the connection a
+ * request came on. A session exposes an outbox, never a socket.
+ */
+import type { UserRef } from "../protocol/messages.ts";
+import type { Bus, Presence } from "../ports/bus.ts";
+import type { Clock, IdGenerator, Logger, PasswordHasher } from "../ports/runtime.ts";
+import type { NewOffline, Store } from "../ports/store.ts";
+import type { TokenSigner } from "../tokens.ts";
+import type { LocalUsers } from "./local-users.ts";
+
+/** A connection's queue of frames for its peer, owned by the network layer. */
+export interface Outbox {
+  /**
+   * Queues one frame (JSON text without `\n`). `stored` is what to keep as an
+   * offline message if the frame never reaches the socket. Returns false when
+   * the connection is closed.
+   */
+  send(json: string, stored?: NewOffline): boolean;
+  /**
+   * Removes the message frames not yet handed to the socket and returns what
+   * to store for them. With `all`, a frame the socket took only in part counts
+   * as unsent too (the connection is going away).
+   */
+  takeUnsent(all: boolean): NewOffline[];
+  /** Resolves true once queued output is small again, false if the connection closed. */
+  writable(): Promise<boolean>;
+  readonly closed: boolean;
+}
+
+export interface Session {
+  /** Connection number, for logs. */
+  readonly id: number;
+  readonly remote: string;
+  user: UserRef | null;
+  /** Offline row id up to which stored messages were pushed since this login. */
+  pushedRow: number;
+  readonly out: Outbox;
+}
+
+export interface Ctx {
+  readonly instanceId: string;
+  readonly store: Store;
+  readonly bus: Bus;
+  readonly presence: Presence;
+  readonly clock: Clock;
+  readonly ids: IdGenerator;
+  readonly hasher: PasswordHasher;
+  readonly tokens: TokenSigner;
+  readonly tokenTtlSec: number;
+  readonly local: LocalUsers;
+  readonly log: Logger;
+}
+
+const FOLLOW_UP = Symbol("followUp");
+
+/**
+ * A reply with work that must run right after the reply is queued, still in
+ * the connection's request order (login pushes the stored backlog this way).
+ */
+export interface WithFollowUp<T> {
+  readonly [FOLLOW_UP]: true;
+  readonly data: T;
+  readonly after: () => Promise<void>;
+}
+
+export const withFollowUp = <T>(data: T, after: () => Promise<void>): WithFollowUp<T> => ({
+  [FOLLOW_UP]: true,
+  data,
+  after,
+});
+
+export const isFollowUp = <T>(v: T | WithFollowUp<T>): v is WithFollowUp<T> =>
+  typeof v === "object" && v !== null && FOLLOW_UP in v;

@@ -1,0 +1,144 @@
+/**
+ * Delivery: hands a push to its recipients wherever they are logged in.
+ *
+ * The rule that keeps messages from being lost (docs/DESIGN.md, "offline
+ * race"): a chat message is either handed to a live session under the
+ * recipient's lock, or stored; and a store that did not happen under the lock
+ * of a session that was here is followed by a fresh presence lookup and a
+ * nudge to wherever the recipient is now, which makes that instance push what
+ * is stored and not yet pushed. A login claims presence before it reads the
+ * store, so either the login reads the row, or the lookup sees the login.
+ */
+import type { Delivery, Envelope } from "../ports/bus.ts";
+import type { NewOffline } from "../ports/store.ts";
+import type { Ctx, Session } from "./context.ts";
+
+const BACKLOG_PAGE = 200;
+
+function addTo<K, V>(map: Map<K, V[]>, key: K, value: V) {
+  const list = map.get(key);
+  if (list) list.push(value);
+  else map.set(key, [value]);
+}
+
+const rowFor = (userId: number, d: Delivery): NewOffline | undefined =>
+  d.msg && { userId, msgId: d.msg.msgId, message: d.json, ts: d.msg.ts };
+
+/** Hands `d` to a session that is here and not locked; false when it must take the slow path. */
+function sendFast(ctx: Ctx, userId: number, d: Delivery): boolean {
+  if (ctx.local.busy(userId)) return false;
+  const s = ctx.local.sessionOf(userId);
+  return s !== undefined && s.out.send(d.json, rowFor(userId, d));
+}
+
+/** Under the user's lock: true when handed to the live session. */
+async function sendLocked(ctx: Ctx, userId: number, d: Delivery): Promise<boolean> {
+  return ctx.local.withLock(userId, async () => {
+    const s = ctx.local.sessionOf(userId);
+    return s !== undefined && s.out.send(d.json, rowFor(userId, d));
+  });
+}
+
+export async function deliver(ctx: Ctx, recipients: readonly number[], d: Delivery): Promise<void> {
+  let rest: number[] | undefined;
+  for (const userId of recipients) {
+    if (!sendFast(ctx, userId, d)) (rest ??= []).push(userId);
+  }
+  if (!rest) return;
+
+  const where = await ctx.presence.locate(rest);
+  const away = new Map<string, number[]>();
+  const missed: number[] = [];
+  const local: Promise<void>[] = [];
+  for (const userId of rest) {
+    const instance = where.get(userId);
+    if (instance === undefined) missed.push(userId);
+    else if (instance === ctx.instanceId) {
+      // Here, but logging in or out: wait for the lock, and store under it if
+      // the session is gone, so that the next login reads the row.
+      local.push(
+        ctx.local.withLock(userId, async () => {
+          const s = ctx.local.sessionOf(userId);
+          if (s?.out.send(d.json, rowFor(userId, d))) return;
+          const row = rowFor(userId, d);
+          if (row) await ctx.store.storeOffline([row]);
+        }),
+      );
+    } else addTo(away, instance, userId);
+  }
+  const remote = [...away].map(async ([instance, to]) => {
+    const env: Envelope = { kind: "deliver", to, ...d };
+    const receivers = await ctx.bus.publish(instance, env).catch((err: unknown) => {
+      ctx.log.warn("publish failed; storing instead", { instance, err: String(err) });
+      return 0;
+    });
+    if (receivers === 0) missed.push(...to);
+  });
+  await Promise.all([...local, ...remote]);
+  if (d.msg && missed.length > 0) await storeAndNudge(ctx, missed, d);
+}
+
+/** Stores a message for users found nowhere, then tells wherever they are now. */
+async function storeAndNudge(ctx: Ctx, userIds: number[], d: Delivery): Promise<void> {
+  await ctx.store.storeOffline(userIds.map((u) => rowFor(u, d) as NewOffline));
+  const where = await ctx.presence.locate(userIds);
+  const byInstance = new Map<string, number[]>();
+  for (const [userId, instance] of where) addTo(byInstance, instance, userId);
+  await Promise.all(
+    [...byInstance].map(([instance, to]) =>
+      instance === ctx.instanceId
+        ? nudgeHere(ctx, to)
+        : ctx.bus.publish(instance, { kind: "nudge", to }).then(
+            () => undefined,
+            (err: unknown) => ctx.log.warn("nudge failed", { instance, err: String(err) }),
+          ),
+    ),
+  );
+}
+
+/** Pushes to each local user what is stored for them and not yet pushed. */
+async function nudgeHere(ctx: Ctx, userIds: readonly number[]): Promise<void> {
+  await Promise.all(
+    userIds.map((userId) =>
+      ctx.local.withLock(userId, async () => {
+        const s = ctx.local.sessionOf(userId);
+        if (s) await pushBacklog(ctx, s);
+      }),
+    ),
+  );
+}
+
+/** The stored form of a message push, marked as coming from the store. */
+export const markOffline = (json: string) => `${json.slice(0, -1)},"offline":true}`;
+
+/**
+ * Pushes the session's stored messages after `session.pushedRow`, oldest
+ * first, a page at a time and only as fast as the peer reads. Rows stay in the
+ * store until acknowledged. Call it holding the user's lock.
+ */
+export async function pushBacklog(ctx: Ctx, session: Session): Promise<void> {
+  const userId = session.user?.id;
+  if (userId === undefined) return;
+  for (;;) {
+    const rows = await ctx.store.offlineAfter(userId, session.pushedRow, BACKLOG_PAGE);
+    for (const row of rows) {
+      if (!session.out.send(markOffline(row.message))) return;
+      session.pushedRow = row.id;
+    }
+    if (rows.length < BACKLOG_PAGE) return;
+    if (!(await session.out.writable())) return;
+  }
+}
+
+/** Handles what another instance (or this one, through the bus) sent here. */
+export async function receive(ctx: Ctx, env: Envelope): Promise<void> {
+  if (env.kind === "nudge") return nudgeHere(ctx, env.to);
+  const missed: number[] = [];
+  await Promise.all(
+    env.to.map(async (userId) => {
+      if (sendFast(ctx, userId, env) || (await sendLocked(ctx, userId, env))) return;
+      missed.push(userId);
+    }),
+  );
+  if (env.msg && missed.length > 0) await storeAndNudge(ctx, missed, env);
+}

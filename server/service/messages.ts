@@ -1,0 +1,60 @@
+import {
+  ErrorCode,
+  type MessagePush,
+  PushType,
+  type ReplyData,
+  type RequestType,
+} from "../protocol/messages.ts";
+import { fail } from "../protocol/errors.ts";
+import type { RequestPayload } from "../protocol/schemas.ts";
+import type { Ctx, Session } from "./context.ts";
+import { deliver } from "./delivery.ts";
+
+type Payload<K extends RequestType> = RequestPayload[K];
+
+/** Stamps a message with its id and time and delivers it; the reply means "accepted". */
+async function send(
+  ctx: Ctx,
+  session: Session,
+  recipients: readonly number[],
+  target: { to: number } | { group: number },
+  text: string,
+): Promise<ReplyData["chat"]> {
+  const me = session.user!;
+  const id = ctx.ids.next();
+  const ts = ctx.clock.now();
+  const push: MessagePush = { type: PushType.message, id, from: { id: me.id, name: me.name }, ...target, text, ts };
+  await deliver(ctx, recipients, { json: JSON.stringify(push), msg: { msgId: id, ts } });
+  return { id, ts };
+}
+
+export async function chat(
+  ctx: Ctx,
+  session: Session,
+  p: Payload<typeof RequestType.chat>,
+): Promise<ReplyData["chat"]> {
+  if (!(await ctx.store.userById(p.to))) return fail(ErrorCode.no_such_user);
+  return send(ctx, session, [p.to], { to: p.to }, p.text);
+}
+
+export async function groupChat(
+  ctx: Ctx,
+  session: Session,
+  p: Payload<typeof RequestType.groupChat>,
+): Promise<ReplyData["groupChat"]> {
+  const me = session.user!.id;
+  const [group, members] = await Promise.all([ctx.store.groupById(p.group), ctx.store.membersOf([p.group])]);
+  if (!group) return fail(ErrorCode.no_such_group);
+  if (!members.some((m) => m.userId === me)) return fail(ErrorCode.not_member);
+  const others = members.filter((m) => m.userId !== me).map((m) => m.userId);
+  return send(ctx, session, others, { group: p.group }, p.text);
+}
+
+export async function ack(
+  ctx: Ctx,
+  session: Session,
+  p: Payload<typeof RequestType.ack>,
+): Promise<ReplyData["ack"]> {
+  await ctx.store.ackOffline(session.user!.id, p.ids);
+  return {};
+}
