@@ -20,18 +20,21 @@ const main = defineCommand({
     host: { type: "positional", required: false, description: `${OPTIONS.host.help} [env CHAT_HOST, default 127.0.0.1]` },
     port: { type: "positional", required: false, description: `${OPTIONS.port.help} [env CHAT_PORT, default 6000]` },
     db: flag("db"),
-    maxFrame: flag("maxFrame"),
-    maxOutput: flag("maxOutput"),
-    idleTimeout: flag("idleTimeout"),
-    tokenTtl: flag("tokenTtl"),
+    "max-frame": flag("maxFrame"),
+    "max-output": flag("maxOutput"),
+    "idle-timeout": flag("idleTimeout"),
+    "token-ttl": flag("tokenTtl"),
     secret: flag("secret"),
-    logLevel: flag("logLevel"),
-    logJson: flag("logJson", "boolean"),
+    "log-level": flag("logLevel"),
+    "log-json": flag("logJson", "boolean"),
   },
   async run({ args }) {
     let config: ReturnType<typeof resolveConfig>;
     try {
-      config = resolveConfig(args as Parameters<typeof resolveConfig>[0], process.env);
+      const raw = Object.fromEntries(
+        Object.entries(args).map(([k, v]) => [k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()), v]),
+      );
+      config = resolveConfig(raw, process.env);
     } catch (err) {
       return die(err);
     }
