@@ -28,9 +28,10 @@ const main = defineCommand({
     "log-level": flag("logLevel"),
     "log-json": flag("logJson", "boolean"),
   },
-  async run({ args }) {
+  async run({ args, rawArgs }) {
     let config: ReturnType<typeof resolveConfig>;
     try {
+      checkArgs(rawArgs);
       const raw = Object.fromEntries(
         Object.entries(args).map(([k, v]) => [k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()), v]),
       );
@@ -71,6 +72,26 @@ const main = defineCommand({
     process.once("SIGTERM", () => stop("SIGTERM"));
   },
 });
+
+const KNOWN_FLAGS = new Set(["db", "max-frame", "max-output", "idle-timeout", "token-ttl", "secret", "log-level", "log-json", "no-log-json"]);
+
+/** citty accepts unknown flags and extra positionals silently; a typo should not be ignored. */
+function checkArgs(rawArgs: string[]) {
+  let positionals = 0;
+  for (let i = 0; i < rawArgs.length; i++) {
+    const a = rawArgs[i]!;
+    if (a.startsWith("--")) {
+      const name = a.slice(2).split("=")[0]!;
+      const kebab = name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+      if (!KNOWN_FLAGS.has(kebab)) throw new ConfigError(`unknown option --${name} (see --help)`);
+      if (!a.includes("=") && !kebab.endsWith("log-json")) i++;
+    } else if (a.startsWith("-") && a !== "-") {
+      throw new ConfigError(`unknown option ${a} (see --help)`);
+    } else if (++positionals > 2) {
+      throw new ConfigError(`unexpected argument ${JSON.stringify(a)}: give at most a host and a port`);
+    }
+  }
+}
 
 function die(err: unknown): never {
   const msg = err instanceof ConfigError || err instanceof Error ? err.message : String(err);

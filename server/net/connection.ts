@@ -14,6 +14,8 @@ import { createOutbox, type NetOutbox } from "./outbox.ts";
 export interface SocketLike {
   write(data: string | Uint8Array): number;
   end(): void;
+  /** Closes at once, without waiting for unsent data (RST). */
+  terminate(): void;
   pause(): void;
   resume(): void;
 }
@@ -38,7 +40,12 @@ export interface Connection {
   closeWith(code: ErrorCode, message?: string): void;
   /** Stops taking requests; resolves when the one being answered is done. */
   quiesce(): Promise<void>;
+  /** Resolves once the socket closed and the login ended. */
+  readonly finished: Promise<void>;
 }
+
+// How long a connection closed on purpose may take to write its last frames.
+const LINGER_MS = 1000;
 
 // Requests waiting their turn before the socket is paused (backpressure on a
 // client that pipelines faster than we answer), and when it is resumed.
@@ -60,13 +67,18 @@ export function createConnection(
   let running: Promise<void> | null = null;
   let badFrames: number[] = [];
   let ended: Promise<void> | null = null;
+  let linger: ReturnType<typeof setTimeout> | undefined;
+  let onFinished!: () => void;
+  const finished = new Promise<void>((r) => {
+    onFinished = r;
+  });
 
   const outbox = createOutbox(socket, {
     maxBytes: opts.maxOutputBytes,
     onOverflow: () => shut(ErrorCode.slow_consumer, defaultMessages.slow_consumer),
     schedule: opts.schedule,
   });
-  const session: Session = { id, remote, user: null, pushedRow: 0, out: outbox };
+  const session: Session = { id, remote, user: null, ending: false, pushedRow: 0, out: outbox };
 
   const push = (code: ErrorCode, message: string) =>
     outbox.send(JSON.stringify({ type: PushType.error, code, message }));
@@ -114,18 +126,25 @@ export function createConnection(
     },
   });
 
-  /** Sends a last `error` push and closes; the close handler does the rest. */
+  /**
+   * Closes on purpose: the login ends now (what was not sent is stored), the
+   * peer gets a last `error` push, and the socket closes once that is written
+   * or after LINGER_MS, whichever comes first.
+   */
   const shut = (code: ErrorCode, message: string) => {
     if (closing) return;
     closing = true;
     accepting = false;
-    push(code, message);
+    waiting = [];
     outbox.flush();
-    socket.end();
+    outbox.seal(JSON.stringify({ type: PushType.error, code, message }), () => socket.end());
+    linger = setTimeout(() => socket.terminate(), LINGER_MS);
+    disconnect(ctx, session).catch((err: unknown) => ctx.log.error("ending the session failed", { conn: id, err }));
   };
 
   const self: Connection = {
     session,
+    finished,
     outbox,
     get lastFrameAt() {
       return lastFrameAt;
@@ -141,10 +160,11 @@ export function createConnection(
         closing = true;
         accepting = false;
         waiting = [];
+        clearTimeout(linger);
         outbox.close();
         await running;
         await disconnect(ctx, session);
-      })();
+      })().finally(onFinished);
       return ended;
     },
     closeWith(code, message = defaultMessages[code]) {

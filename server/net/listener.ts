@@ -95,6 +95,9 @@ export function listen(ctx: Ctx, opts: ListenOptions): Listener {
       clearInterval(sweep);
       const all = [...connections];
       for (const c of all) c.closeWith("shutdown");
+      // Each socket closes once its last frame is written (or after a linger);
+      // a close event that never comes is not waited for past that.
+      await Promise.race([Promise.all(all.map((c) => c.finished)), Bun.sleep(1500)]);
       await Promise.all(all.map(finish));
       server.stop(true);
     },

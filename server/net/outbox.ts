@@ -25,6 +25,13 @@ export interface NetOutbox extends Outbox {
   drain(): void;
   /** Marks the connection closed: sends fail, waiters learn it. Queued frames stay for takeUnsent. */
   close(): void;
+  /**
+   * The connection is being closed on purpose: frames not yet started are
+   * taken off (messages kept for takeUnsent, the rest dropped), `last` is
+   * queued after a frame the socket took in part, and sends fail from now on.
+   * `onEmpty` runs once everything left has been written.
+   */
+  seal(last: string, onEmpty: () => void): void;
   /** Bytes queued and not yet taken by the kernel. */
   readonly queued: number;
 }
@@ -46,6 +53,9 @@ export function createOutbox(writer: Writer, opts: OutboxOptions): NetOutbox {
   let closed = false;
   let scheduled = false;
   let waiters: ((ok: boolean) => void)[] = [];
+  let sealed = false;
+  let sealedUnsent: NewOffline[] = [];
+  let onEmpty: (() => void) | null = null;
   const lowWater = Math.max(1, Math.floor(opts.maxBytes / 4));
 
   const wake = (ok: boolean) => {
@@ -83,13 +93,13 @@ export function createOutbox(writer: Writer, opts: OutboxOptions): NetOutbox {
 
   const self: NetOutbox = {
     get closed() {
-      return closed;
+      return closed || sealed;
     },
     get queued() {
       return queued;
     },
     send(json, stored) {
-      if (closed) return false;
+      if (closed || sealed) return false;
       const data = `${json}\n`;
       const bytes = Buffer.byteLength(data);
       queue.push(stored ? { data, bytes, stored } : { data, bytes });
@@ -104,17 +114,23 @@ export function createOutbox(writer: Writer, opts: OutboxOptions): NetOutbox {
     },
     flush() {
       scheduled = false;
-      if (blocked || closed || queue.length === 0) return;
-      if (headDone > 0) {
+      if (blocked || closed) return;
+      if (queue.length > 0 && headDone > 0) {
         const head = queue[0]!;
         const rest = (head.data as Uint8Array).subarray(headDone);
         if (!write(rest, rest.length)) return block();
       }
-      if (queue.length === 0) return;
-      const all = queued;
-      const text = queue.length === 1 ? (queue[0]!.data as string) : queue.map((e) => e.data as string).join("");
-      if (!write(text, all)) return block();
+      if (queue.length > 0) {
+        const all = queued;
+        const text = queue.length === 1 ? (queue[0]!.data as string) : queue.map((e) => e.data as string).join("");
+        if (!write(text, all)) return block();
+      }
       if (waiters.length > 0) wake(true);
+      if (onEmpty) {
+        const done = onEmpty;
+        onEmpty = null;
+        done();
+      }
     },
     drain() {
       blocked = false;
@@ -122,12 +138,13 @@ export function createOutbox(writer: Writer, opts: OutboxOptions): NetOutbox {
       if (!blocked && queued <= lowWater) wake(true);
     },
     writable() {
-      if (closed) return Promise.resolve(false);
+      if (closed || sealed) return Promise.resolve(false);
       if (!blocked && queued <= lowWater) return Promise.resolve(true);
       return new Promise((resolve) => waiters.push(resolve));
     },
     takeUnsent(all) {
-      const taken: NewOffline[] = [];
+      const taken: NewOffline[] = sealedUnsent;
+      sealedUnsent = [];
       const keep: Entry[] = [];
       queue.forEach((e, i) => {
         const started = i === 0 && headDone > 0;
@@ -143,7 +160,23 @@ export function createOutbox(writer: Writer, opts: OutboxOptions): NetOutbox {
     close() {
       if (closed) return;
       closed = true;
+      onEmpty = null;
       wake(false);
+    },
+    seal(last, whenEmpty) {
+      if (closed || sealed) return;
+      sealedUnsent = self.takeUnsent(false);
+      if (headDone > 0) queue = queue.slice(0, 1);
+      else queue = [];
+      queued = queue.reduce((n, e) => n + e.bytes, 0) - headDone;
+      const data = `${last}\n`;
+      const bytes = Buffer.byteLength(data);
+      queue.push({ data, bytes });
+      queued += bytes;
+      sealed = true;
+      onEmpty = whenEmpty;
+      wake(false);
+      if (!blocked) self.flush();
     },
   };
 

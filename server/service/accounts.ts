@@ -1,5 +1,5 @@
 import { ErrorCode, type ReplyData, type RequestType, type UserRef } from "../protocol/messages.ts";
-import { fail } from "../protocol/errors.ts";
+import { ChatError, fail } from "../protocol/errors.ts";
 import type { RequestPayload } from "../protocol/schemas.ts";
 import type { UserRow } from "../ports/store.ts";
 import { type Ctx, type Session, type WithFollowUp, withFollowUp } from "./context.ts";
@@ -56,6 +56,8 @@ export async function login(
   // behind it, so they arrive after everything stored before them.
   const release = await ctx.local.lock(me.id);
   try {
+    // The connection may have closed while we waited; then nothing may attach.
+    if (session.out.closed) throw new ChatError(ErrorCode.internal, "connection closed");
     session.user = me;
     session.pushedRow = 0;
     ctx.local.attach(me.id, session);
@@ -105,8 +107,10 @@ const STORE_TRIES = 3;
  */
 export async function endSession(ctx: Ctx, session: Session, gone: boolean): Promise<void> {
   const me = session.user;
-  if (!me) return;
-  session.user = null;
+  if (!me || session.ending) return;
+  session.ending = true;
+  // Taking the lock now (before any await) puts every later delivery to this
+  // user behind the stores below, so stored rows keep the order of sending.
   await ctx.local.withLock(me.id, async () => {
     ctx.local.detach(me.id, session);
     try {
@@ -128,6 +132,8 @@ export async function endSession(ctx: Ctx, session: Session, gone: boolean): Pro
     } finally {
       // Released last: a login elsewhere claims only after the rows above exist.
       await ctx.presence.release(me.id, ctx.instanceId);
+      session.user = null;
+      session.ending = false;
     }
   });
   await announce(ctx, me, false).catch((err: unknown) => {

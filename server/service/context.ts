@@ -33,6 +33,8 @@ export interface Session {
   readonly id: number;
   readonly remote: string;
   user: UserRef | null;
+  /** True while the login is being ended (logout or close), so it ends once. */
+  ending: boolean;
   /** Offline row id up to which stored messages were pushed since this login. */
   pushedRow: number;
   readonly out: Outbox;

@@ -5,7 +5,14 @@
  */
 import type { Socket } from "bun";
 import { createFramer, decodeFrame } from "../../server/protocol/framer.ts";
-import type { ErrorCode, Push, ReplyData, ReplyFrame, RequestType } from "../../server/protocol/messages.ts";
+import type {
+  ErrorCode,
+  MessagePush,
+  Push,
+  ReplyData,
+  ReplyFrame,
+  RequestType,
+} from "../../server/protocol/messages.ts";
 
 type Frame = Record<string, unknown> & { type: string };
 
@@ -21,6 +28,8 @@ export interface TestClient {
   raw(data: string | Uint8Array): void;
   /** Waits for a frame without seq (a push or an error) matching `pred`, from those not yet taken. */
   push<T extends Push = Push>(pred?: (f: T) => boolean, timeoutMs?: number): Promise<T>;
+  /** Waits for a `message` push (matching `pred`) not yet taken. */
+  message(pred?: (m: MessagePush) => boolean, timeoutMs?: number): Promise<MessagePush>;
   /** Waits for any frame matching `pred` among all frames received (taken or not). */
   until(pred: (f: Frame) => boolean, timeoutMs?: number): Promise<Frame>;
   /** Resolves when the server closes the connection. */
@@ -136,9 +145,21 @@ export async function connect(port: number, host = "127.0.0.1"): Promise<TestCli
     ]);
   };
 
+  const push = <T extends Push = Push>(pred: (f: T) => boolean = () => true, timeoutMs = 5000) =>
+    wait(
+      () => {
+        const i = untaken.findIndex((f) => pred(f as unknown as T));
+        if (i < 0) return undefined;
+        return untaken.splice(i, 1)[0] as unknown as T;
+      },
+      timeoutMs,
+      "a push",
+    );
+
   return {
     frames,
     request,
+    push,
     async ok(type, fields) {
       const r = await request(type, fields);
       if (!r.ok) throw new Error(`${type} failed: ${r.error.code} ${r.error.message}`);
@@ -150,16 +171,8 @@ export async function connect(port: number, host = "127.0.0.1"): Promise<TestCli
       return r.error.code;
     },
     raw,
-    push<T extends Push = Push>(pred: (f: T) => boolean = () => true, timeoutMs = 5000) {
-      return wait(
-        () => {
-          const i = untaken.findIndex((f) => pred(f as unknown as T));
-          if (i < 0) return undefined;
-          return untaken.splice(i, 1)[0] as unknown as T;
-        },
-        timeoutMs,
-        "a push",
-      );
+    message(pred = () => true, timeoutMs = 5000) {
+      return push<MessagePush>((f) => f.type === "message" && pred(f), timeoutMs);
     },
     until(pred, timeoutMs = 5000) {
       return wait(() => frames.find(pred), timeoutMs, "a frame");

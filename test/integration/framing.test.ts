@@ -41,7 +41,7 @@ describe("framing", () => {
     const cut = bytes.indexOf(0xf0) + 2; // inside the 4-byte emoji
     a.c.raw(bytes.subarray(0, cut));
     a.c.raw(bytes.subarray(cut));
-    expect(await b.c.push((f) => f.type === "message")).toMatchObject({ text });
+    expect(await b.c.message()).toMatchObject({ text });
     a.c.close();
     b.c.close();
   });
@@ -137,7 +137,7 @@ describe("framing", () => {
       "ok",
     ]);
     expect(JSON.stringify(a.c.frames)).not.toMatch(/at .*\.ts|SELECT|INSERT|Error:/);
-    const sql = await b.c.push((f) => f.type === "message" && (f.text as string).includes("DROP"));
+    const sql = await b.c.message((m) => m.text.includes("DROP"));
     expect(sql.text).toBe(`it's "quoted" \\ '); DROP TABLE user; --`);
     // The user table is still there: a fresh registration works.
     const c = await connect(port);

@@ -229,14 +229,14 @@ for (const backend of backends) {
       });
       expect(r.ts).toBeGreaterThanOrEqual(before);
       expect(r.id).toMatch(/^\d+$/);
-      const m = await b.c.push((f) => f.type === "message");
+      const m = await b.c.message();
       expect(m).toEqual({ type: "message", id: r.id, from: { id: a.id, name: a.name }, to: b.id, text: "hello", ts: r.ts });
       expect(await a.c.fail("chat", { to: 2_000_000_000, text: "x" })).toBe(ErrorCode.no_such_user);
       expect(await a.c.fail("chat", { to: b.id, text: "" })).toBe(ErrorCode.bad_request);
       expect(await a.c.fail("chat", { to: b.id })).toBe(ErrorCode.bad_request);
       // Friendship is not needed, and a user may write to themself.
       const self = await a.c.ok("chat", { to: a.id, text: "note to self" });
-      expect(await a.c.push((f) => f.type === "message")).toMatchObject({ id: self.id, to: a.id });
+      expect(await a.c.message()).toMatchObject({ id: self.id, to: a.id });
       a.c.close();
       b.c.close();
     });
@@ -248,7 +248,7 @@ for (const backend of backends) {
       const { group } = await a.c.ok("createGroup", { name: uniqueName("g") });
       await b.c.ok("joinGroup", { group: group.id });
       const r = await a.c.ok("groupChat", { group: group.id, text: "to the group" });
-      const m = await b.c.push((f) => f.type === "message");
+      const m = await b.c.message();
       expect(m).toEqual({
         type: "message",
         id: r.id,
@@ -280,7 +280,7 @@ for (const backend of backends) {
       expect(first.offline).toBe(6);
       const replyAt = bc.c.frames.findIndex((f) => f.type === "reply" && (f.data as { token?: string })?.token);
       const got = [];
-      for (let i = 0; i < 6; i++) got.push(await bc.c.push((f) => f.type === "message"));
+      for (let i = 0; i < 6; i++) got.push(await bc.c.message());
       expect(got.map((m) => m.id)).toEqual(sent);
       expect(got.every((m) => m.offline === true)).toBe(true);
       expect(got[0]).toMatchObject({ text: "m0 ✓ 张三 😀", from: { id: a.id, name: a.name }, to: b.id });
@@ -293,7 +293,7 @@ for (const backend of backends) {
       const second = await bc.c.ok("login", { id: b.id, password: PASSWORD });
       expect(second.offline).toBe(3);
       const again = [];
-      for (let i = 0; i < 3; i++) again.push((await bc.c.push((f) => f.type === "message")).id);
+      for (let i = 0; i < 3; i++) again.push((await bc.c.message()).id);
       expect(again).toEqual(sent.slice(3));
       await bc.c.ok("ack", { ids: again });
       await bc.c.ok("ack", { ids: again }); // acking twice is harmless
@@ -352,7 +352,7 @@ for (const backend of backends) {
       const seqs = a.c.frames.filter((f) => f.type === "reply" && (f.seq as number) >= 10_000).map((f) => f.seq);
       expect(seqs).toEqual(Array.from({ length: n }, (_, i) => 10_000 + i));
       const texts = [];
-      for (let i = 0; i < n; i += 3) texts.push((await b.c.push((f) => f.type === "message")).text);
+      for (let i = 0; i < n; i += 3) texts.push((await b.c.message()).text);
       expect(texts).toEqual(Array.from({ length: n / 3 }, (_, k) => `p${k * 3}`));
       a.c.close();
       b.c.close();

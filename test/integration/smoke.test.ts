@@ -19,10 +19,10 @@ test("register, login, chat, offline", async () => {
   await a.ok("chat", { to: bob.user.id, text: "stored" });
   const lb = await b.ok("login", { id: bob.user.id, password: "password2" });
   expect(lb.offline).toBe(1);
-  const m = await b.push((f) => f.type === "message");
+  const m = await b.message();
   expect(m).toMatchObject({ text: "stored", offline: true, from: alice.user });
   const r = await a.ok("chat", { to: bob.user.id, text: "live" });
-  const live = await b.push((f) => f.type === "message");
+  const live = await b.message();
   expect(live).toMatchObject({ id: r.id, text: "live" });
   expect(srv.errors).toEqual([]);
   a.close();
