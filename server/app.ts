@@ -45,7 +45,9 @@ export async function startApp(config: Config, deps: AppDeps): Promise<App> {
     const instanceId = `i-${randomBytes(6).toString("hex")}`;
     // Alone, this instance owns every session: "online" rows left by a crash are stale.
     await store.resetUserStates();
-    const secret = config.secret ?? (await store.settingOrInit(SECRET_KEY, randomBytes(32).toString("base64url")));
+    const secret =
+      config.secret ??
+      (await store.settingOrInit(SECRET_KEY, randomBytes(32).toString("base64url")));
     const bus = createMemoryBus(instanceId);
     const presence = createMemoryPresence();
     const ctx: Ctx = {

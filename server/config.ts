@@ -3,8 +3,9 @@
  * environment variable, else its default (README, "Configuration"). Problems
  * are reported as one ConfigError line, never a stack.
  */
-import { Limits } from "./protocol/messages.ts";
+
 import { LOG_LEVELS, type LogLevel } from "./log.ts";
+import { Limits } from "./protocol/messages.ts";
 
 export interface Config {
   host: string;
@@ -31,7 +32,11 @@ export const OPTIONS = {
     default: undefined,
     help: "mysql://user:pass@host:3306/name, or an SQLite file path (default ./chat.sqlite)",
   },
-  maxFrame: { env: "CHAT_MAX_FRAME", default: String(Limits.maxFrame), help: "largest frame in bytes" },
+  maxFrame: {
+    env: "CHAT_MAX_FRAME",
+    default: String(Limits.maxFrame),
+    help: "largest frame in bytes",
+  },
   maxOutput: {
     env: "CHAT_MAX_OUTPUT",
     default: String(Limits.maxOutputBytes),
@@ -58,7 +63,11 @@ export const OPTIONS = {
 
 type Raw = Partial<Record<keyof typeof OPTIONS, string | boolean | undefined>>;
 
-function pick(raw: Raw, env: Record<string, string | undefined>, key: keyof typeof OPTIONS): string | undefined {
+function pick(
+  raw: Raw,
+  env: Record<string, string | undefined>,
+  key: keyof typeof OPTIONS,
+): string | undefined {
   const v = raw[key];
   if (v !== undefined && v !== "") return String(v);
   const e = env[OPTIONS[key].env];
@@ -67,9 +76,12 @@ function pick(raw: Raw, env: Record<string, string | undefined>, key: keyof type
 }
 
 function int(name: string, text: string | undefined, min: number, max: number): number {
-  const n = Number(text);
+  // Plain decimal only: Number() would take " ", "0x10" or "1e5" (and " " as 0).
+  const n = text !== undefined && /^[0-9]{1,12}$/.test(text) ? Number(text) : Number.NaN;
   if (!Number.isInteger(n) || n < min || n > max) {
-    throw new ConfigError(`${name} must be an integer from ${min} to ${max}, not ${JSON.stringify(text)}`);
+    throw new ConfigError(
+      `${name} must be an integer from ${min} to ${max}, not ${JSON.stringify(text)}`,
+    );
   }
   return n;
 }
@@ -83,17 +95,22 @@ function bool(name: string, text: string | undefined): boolean {
 export function resolveConfig(raw: Raw, env: Record<string, string | undefined>): Config {
   const logLevel = pick(raw, env, "logLevel") as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) {
-    throw new ConfigError(`--log-level must be one of ${LOG_LEVELS.join(", ")}, not ${JSON.stringify(logLevel)}`);
+    throw new ConfigError(
+      `--log-level must be one of ${LOG_LEVELS.join(", ")}, not ${JSON.stringify(logLevel)}`,
+    );
   }
   const secret = pick(raw, env, "secret");
-  if (secret !== undefined && secret.length < 16) throw new ConfigError("--secret must be at least 16 characters");
+  if (secret !== undefined && secret.length < 16)
+    throw new ConfigError("--secret must be at least 16 characters");
   const db = pick(raw, env, "db");
   if (db?.includes("://") && !/^(mysql|sqlite):\/\//.test(db)) {
-    throw new ConfigError(`--db must be a mysql:// URL or an SQLite file path, not ${JSON.stringify(db.split("://")[0])}://…`);
+    throw new ConfigError(
+      `--db must be a mysql:// URL or an SQLite file path, not ${JSON.stringify(db.split("://")[0])}://…`,
+    );
   }
   return {
     host: pick(raw, env, "host") ?? "127.0.0.1",
-    port: int("port", pick(raw, env, "port"), 0, 65_535),
+    port: int("<port>", pick(raw, env, "port"), 0, 65_535),
     db,
     maxFrame: int("--max-frame", pick(raw, env, "maxFrame"), 256, 16 * 1024 * 1024),
     maxOutputBytes: int("--max-output", pick(raw, env, "maxOutput"), 65_536, 1024 * 1024 * 1024),

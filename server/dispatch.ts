@@ -5,7 +5,12 @@
  */
 import { ChatError, defaultMessages } from "./protocol/errors.ts";
 import { ErrorCode, Limits, PushType, type ReplyData, RequestType } from "./protocol/messages.ts";
-import { isRequestType, type RequestPayload, type Validator, validator } from "./protocol/schemas.ts";
+import {
+  isRequestType,
+  type RequestPayload,
+  type Validator,
+  validator,
+} from "./protocol/schemas.ts";
 import { endSession, login, logout, register } from "./service/accounts.ts";
 import { type Ctx, isFollowUp, type Session, type WithFollowUp } from "./service/context.ts";
 import { addFriend } from "./service/friends.ts";
@@ -18,7 +23,11 @@ type Auth = "guest" | "user" | "any";
 interface Route<K extends RequestType> {
   auth: Auth;
   schema: Validator<K>;
-  handle(ctx: Ctx, session: Session, p: RequestPayload[K]): Promise<ReplyData[K] | WithFollowUp<ReplyData[K]>>;
+  handle(
+    ctx: Ctx,
+    session: Session,
+    p: RequestPayload[K],
+  ): Promise<ReplyData[K] | WithFollowUp<ReplyData[K]>>;
 }
 
 const row = <K extends RequestType>(type: K, auth: Auth, handle: Route<K>["handle"]): Route<K> => ({
@@ -48,22 +57,41 @@ export interface Outcome {
   after?: () => Promise<void>;
 }
 
-const errorReply = (seq: number | undefined, code: ErrorCode, message = defaultMessages[code]): Outcome => ({
+const errorReply = (
+  seq: number | undefined,
+  code: ErrorCode,
+  message = defaultMessages[code],
+): Outcome => ({
   reply: JSON.stringify({ type: PushType.reply, seq, ok: false, error: { code, message } }),
 });
 
-const validSeq = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 0 && (v as number) <= Limits.seqMax;
+const validSeq = (v: unknown): v is number =>
+  Number.isInteger(v) && (v as number) >= 0 && (v as number) <= Limits.seqMax;
 
 /** Answers one request; never throws. */
-export async function dispatch(ctx: Ctx, session: Session, body: Record<string, unknown>): Promise<Outcome> {
+export async function dispatch(
+  ctx: Ctx,
+  session: Session,
+  body: Record<string, unknown>,
+): Promise<Outcome> {
   const rawSeq = body.seq;
   if (rawSeq !== undefined && !validSeq(rawSeq)) {
-    return errorReply(undefined, ErrorCode.bad_request, `seq: must be an integer 0..${Limits.seqMax}`);
+    return errorReply(
+      undefined,
+      ErrorCode.bad_request,
+      `seq: must be an integer 0..${Limits.seqMax}`,
+    );
   }
   const seq = rawSeq;
   const type = body.type;
-  if (typeof type !== "string") return errorReply(seq, ErrorCode.bad_request, "type: must be a string");
-  if (!isRequestType(type)) return errorReply(seq, ErrorCode.unknown_type, `unknown request type ${JSON.stringify(type).slice(0, 40)}`);
+  if (typeof type !== "string")
+    return errorReply(seq, ErrorCode.bad_request, "type: must be a string");
+  if (!isRequestType(type))
+    return errorReply(
+      seq,
+      ErrorCode.unknown_type,
+      `unknown request type ${JSON.stringify(type).slice(0, 40)}`,
+    );
   const route = routes[type] as Route<RequestType>;
   if (route.auth === "user" && !session.user) return errorReply(seq, ErrorCode.not_logged_in);
   if (route.auth === "guest" && session.user) return errorReply(seq, ErrorCode.already_logged_in);

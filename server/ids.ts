@@ -30,7 +30,8 @@ export function createIdGenerator(node: number, clock: Clock): IdGenerator {
   let base = 0n;
   return {
     next() {
-      const ms = clock.now() - ID_EPOCH_MS;
+      // A clock before the epoch (never set) counts as the epoch, never as negative.
+      const ms = Math.max(0, clock.now() - ID_EPOCH_MS);
       if (ms > lastMs) {
         lastMs = ms;
         seq = 0;

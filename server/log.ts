@@ -19,12 +19,19 @@ const numeric: Record<LogLevel, number> = {
 };
 
 const plainError = (e: unknown) =>
-  e instanceof Error ? { name: e.name, message: e.message, stack: e.stack, cause: plainCause(e.cause) } : e;
+  e instanceof Error
+    ? { name: e.name, message: e.message, stack: e.stack, cause: plainCause(e.cause) }
+    : e;
 const plainCause = (c: unknown): unknown => (c === undefined ? undefined : plainError(c));
 
 function jsonReporter(o: LogObject) {
   const [msg, fields] = o.args as [unknown, Record<string, unknown> | undefined];
-  const out: Record<string, unknown> = { ts: o.date.toISOString(), level: o.type, tag: o.tag || undefined, msg };
+  const out: Record<string, unknown> = {
+    ts: o.date.toISOString(),
+    level: o.type,
+    tag: o.tag || undefined,
+    msg,
+  };
   if (fields && typeof fields === "object") {
     for (const [k, v] of Object.entries(fields)) out[k] = plainError(v);
   }
@@ -43,19 +50,17 @@ export function createConsolaLogger(level: LogLevel, json: boolean): ConsolaInst
 
 /** The services' Logger port over consola; fields are printed after the message. */
 export function asLogger(c: ConsolaInstance, json: boolean): Logger {
-  const at =
-    (fn: (...a: unknown[]) => void) =>
-    (msg: string, fields?: Record<string, unknown>) => {
-      if (!fields) return fn(msg);
-      if (json) return fn(msg, fields);
-      const err = Object.values(fields).find((v) => v instanceof Error) as Error | undefined;
-      const rest = Object.entries(fields)
-        .filter(([, v]) => !(v instanceof Error))
-        .map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`)
-        .join(" ");
-      fn(rest ? `${msg} ${rest}` : msg);
-      if (err) fn(err.stack ?? String(err));
-    };
+  const at = (fn: (...a: unknown[]) => void) => (msg: string, fields?: Record<string, unknown>) => {
+    if (!fields) return fn(msg);
+    if (json) return fn(msg, fields);
+    const err = Object.values(fields).find((v) => v instanceof Error) as Error | undefined;
+    const rest = Object.entries(fields)
+      .filter(([, v]) => !(v instanceof Error))
+      .map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`)
+      .join(" ");
+    fn(rest ? `${msg} ${rest}` : msg);
+    if (err) fn(err.stack ?? String(err));
+  };
   return {
     debug: at(c.debug.bind(c)),
     info: at(c.info.bind(c)),

@@ -17,8 +17,16 @@ const flag = (key: keyof typeof OPTIONS, type: "string" | "boolean" = "string") 
 const main = defineCommand({
   meta: { name: "chatserver", version, description: "Chat server (protocol v1 over TCP)" },
   args: {
-    host: { type: "positional", required: false, description: `${OPTIONS.host.help} [env CHAT_HOST, default 127.0.0.1]` },
-    port: { type: "positional", required: false, description: `${OPTIONS.port.help} [env CHAT_PORT, default 6000]` },
+    host: {
+      type: "positional",
+      required: false,
+      description: `${OPTIONS.host.help} [env CHAT_HOST, default 127.0.0.1]`,
+    },
+    port: {
+      type: "positional",
+      required: false,
+      description: `${OPTIONS.port.help} [env CHAT_PORT, default 6000]`,
+    },
     db: flag("db"),
     "max-frame": flag("maxFrame"),
     "max-output": flag("maxOutput"),
@@ -33,7 +41,10 @@ const main = defineCommand({
     try {
       checkArgs(rawArgs);
       const raw = Object.fromEntries(
-        Object.entries(args).map(([k, v]) => [k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()), v]),
+        Object.entries(args).map(([k, v]) => [
+          k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()),
+          v,
+        ]),
       );
       config = resolveConfig(raw, process.env);
     } catch (err) {
@@ -73,7 +84,17 @@ const main = defineCommand({
   },
 });
 
-const KNOWN_FLAGS = new Set(["db", "max-frame", "max-output", "idle-timeout", "token-ttl", "secret", "log-level", "log-json", "no-log-json"]);
+const KNOWN_FLAGS = new Set([
+  "db",
+  "max-frame",
+  "max-output",
+  "idle-timeout",
+  "token-ttl",
+  "secret",
+  "log-level",
+  "log-json",
+  "no-log-json",
+]);
 
 /** citty accepts unknown flags and extra positionals silently; a typo should not be ignored. */
 function checkArgs(rawArgs: string[]) {
@@ -88,7 +109,9 @@ function checkArgs(rawArgs: string[]) {
     } else if (a.startsWith("-") && a !== "-") {
       throw new ConfigError(`unknown option ${a} (see --help)`);
     } else if (++positionals > 2) {
-      throw new ConfigError(`unexpected argument ${JSON.stringify(a)}: give at most a host and a port`);
+      throw new ConfigError(
+        `unexpected argument ${JSON.stringify(a)}: give at most a host and a port`,
+      );
     }
   }
 }
@@ -100,7 +123,9 @@ function die(err: unknown): never {
 }
 
 process.on("unhandledRejection", (err) => {
-  process.stderr.write(`chatserver: unhandled rejection: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.stderr.write(
+    `chatserver: unhandled rejection: ${err instanceof Error ? err.stack : String(err)}\n`,
+  );
 });
 
 runMain(main);

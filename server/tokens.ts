@@ -32,7 +32,13 @@ export function createTokenSigner(secret: string): TokenSigner {
     verify(token, nowMs) {
       const m = SHAPE.exec(token);
       if (!m) return null;
-      const [, user, gen, expires, given] = m as unknown as [string, string, string, string, string];
+      const [, user, gen, expires, given] = m as unknown as [
+        string,
+        string,
+        string,
+        string,
+        string,
+      ];
       const expected = Buffer.from(mac(`v1.${user}.${gen}.${expires}`));
       if (!timingSafeEqual(expected, Buffer.from(given))) return null;
       const claims = { userId: Number(user), gen: Number(gen), expires: Number(expires) };

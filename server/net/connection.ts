@@ -3,7 +3,7 @@
  * at a time in arrival order (Bun does not await an async `data` handler, so
  * order is kept here), frames out through the outbox.
  */
-import { dispatch, disconnect } from "../dispatch.ts";
+import { disconnect, dispatch } from "../dispatch.ts";
 import { defaultMessages } from "../protocol/errors.ts";
 import { createFramer, decodeFrame } from "../protocol/framer.ts";
 import { ErrorCode, Limits, PushType } from "../protocol/messages.ts";
@@ -87,7 +87,8 @@ export function createConnection(
     const now = opts.now();
     badFrames = badFrames.filter((t) => now - t < Limits.badFrameWindowMs);
     badFrames.push(now);
-    if (badFrames.length >= Limits.maxBadFrames) shut(ErrorCode.bad_frame, `${reason}; too many bad frames`);
+    if (badFrames.length >= Limits.maxBadFrames)
+      shut(ErrorCode.bad_frame, `${reason}; too many bad frames`);
     else push(ErrorCode.bad_frame, reason);
   };
 
@@ -101,7 +102,9 @@ export function createConnection(
       const outcome = await dispatch(ctx, session, body);
       outbox.send(outcome.reply);
       if (outcome.after) {
-        await outcome.after().catch((err: unknown) => ctx.log.error("follow-up failed", { conn: id, err }));
+        await outcome
+          .after()
+          .catch((err: unknown) => ctx.log.error("follow-up failed", { conn: id, err }));
       }
     }
     running = null;
@@ -139,7 +142,9 @@ export function createConnection(
     outbox.flush();
     outbox.seal(JSON.stringify({ type: PushType.error, code, message }), () => socket.end());
     linger = setTimeout(() => socket.terminate(), LINGER_MS);
-    disconnect(ctx, session).catch((err: unknown) => ctx.log.error("ending the session failed", { conn: id, err }));
+    disconnect(ctx, session).catch((err: unknown) =>
+      ctx.log.error("ending the session failed", { conn: id, err }),
+    );
   };
 
   const self: Connection = {

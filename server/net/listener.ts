@@ -77,10 +77,13 @@ export function listen(ctx: Ctx, opts: ListenOptions): Listener {
     options as TCPSocketListenOptions<ConnData>,
   );
 
-  const sweep = setInterval(() => {
-    const limit = ctx.clock.now() - opts.idleTimeoutSec * 1000;
-    for (const c of connections) if (c.lastFrameAt < limit) c.closeWith("idle_timeout");
-  }, Math.min(1000, opts.idleTimeoutSec * 250));
+  const sweep = setInterval(
+    () => {
+      const limit = ctx.clock.now() - opts.idleTimeoutSec * 1000;
+      for (const c of connections) if (c.lastFrameAt < limit) c.closeWith("idle_timeout");
+    },
+    Math.min(1000, opts.idleTimeoutSec * 250),
+  );
   sweep.unref();
 
   return {

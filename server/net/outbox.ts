@@ -122,7 +122,10 @@ export function createOutbox(writer: Writer, opts: OutboxOptions): NetOutbox {
       }
       if (queue.length > 0) {
         const all = queued;
-        const text = queue.length === 1 ? (queue[0]!.data as string) : queue.map((e) => e.data as string).join("");
+        const text =
+          queue.length === 1
+            ? (queue[0]!.data as string)
+            : queue.map((e) => e.data as string).join("");
         if (!write(text, all)) return block();
       }
       if (waiters.length > 0) wake(true);
@@ -147,11 +150,15 @@ export function createOutbox(writer: Writer, opts: OutboxOptions): NetOutbox {
       sealedUnsent = [];
       const keep: Entry[] = [];
       queue.forEach((e, i) => {
+        // A frame the socket took in part stays queued (the stream must stay
+        // whole); with `all` its message is stored too, as it may never arrive.
         const started = i === 0 && headDone > 0;
-        if (e.stored && (all || !started)) {
+        if (started) {
+          keep.push(e);
+          if (all && e.stored) taken.push(e.stored);
+        } else if (e.stored) {
           taken.push(e.stored);
-          queued -= started ? e.bytes - headDone : e.bytes;
-          if (started) headDone = 0;
+          queued -= e.bytes;
         } else keep.push(e);
       });
       queue = keep;

@@ -26,7 +26,10 @@ const between = (s: string, min: number, max: number) => {
 // Whitespace (including Unicode spaces) and control characters are not allowed in names.
 const NAME_FORBIDDEN = /[\s\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u;
 
-FormatRegistry.Set("chat-name", (s) => between(s, Limits.nameMin, Limits.nameMax) && !NAME_FORBIDDEN.test(s));
+FormatRegistry.Set(
+  "chat-name",
+  (s) => between(s, Limits.nameMin, Limits.nameMax) && !NAME_FORBIDDEN.test(s),
+);
 FormatRegistry.Set("chat-password", (s) => between(s, Limits.passwordMin, Limits.passwordMax));
 FormatRegistry.Set("chat-text", (s) => between(s, Limits.textMin, Limits.textMax));
 FormatRegistry.Set("chat-desc", (s) => between(s, 0, Limits.descMax));
@@ -105,8 +108,10 @@ const crossField: Partial<{ [K in RequestType]: (p: RequestPayload[K]) => string
     return null;
   },
   addFriend: (p) => {
-    if (p.user === undefined && p.name === undefined) return "user: a user id or a name is required";
-    if (p.user !== undefined && p.name !== undefined) return "user: send a user id or a name, not both";
+    if (p.user === undefined && p.name === undefined)
+      return "user: a user id or a name is required";
+    if (p.user !== undefined && p.name !== undefined)
+      return "user: send a user id or a name, not both";
     return null;
   },
 };
@@ -135,7 +140,9 @@ export function validateRequest<K extends RequestType>(type: K, body: unknown): 
     const field = first?.path.replace(/^\//, "").replaceAll("/", ".") || "request";
     const why = (first?.schema as { description?: string } | undefined)?.description;
     const message =
-      first?.value === undefined && first?.path ? "is required" : (why ?? first?.message ?? "is invalid");
+      first?.value === undefined && first?.path
+        ? "is required"
+        : (why ?? first?.message ?? "is invalid");
     return { ok: false, message: `${field}: ${message}` };
   }
   const rule = crossField[type] as ((p: RequestPayload[K]) => string | null) | undefined;

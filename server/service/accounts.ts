@@ -1,7 +1,7 @@
-import { ErrorCode, type ReplyData, type RequestType, type UserRef } from "../protocol/messages.ts";
-import { ChatError, fail } from "../protocol/errors.ts";
-import type { RequestPayload } from "../protocol/schemas.ts";
 import type { UserRow } from "../ports/store.ts";
+import { ChatError, fail } from "../protocol/errors.ts";
+import { ErrorCode, type ReplyData, type RequestType, type UserRef } from "../protocol/messages.ts";
+import type { RequestPayload } from "../protocol/schemas.ts";
 import { type Ctx, type Session, type WithFollowUp, withFollowUp } from "./context.ts";
 import { pushBacklog } from "./delivery.ts";
 import { friendList } from "./friends.ts";
@@ -27,7 +27,8 @@ export async function register(
 let decoy: Promise<string> | undefined;
 
 async function byPassword(ctx: Ctx, p: Payload<typeof RequestType.login>): Promise<UserRow> {
-  const row = p.id !== undefined ? await ctx.store.userById(p.id) : await ctx.store.userByName(p.name!);
+  const row =
+    p.id !== undefined ? await ctx.store.userById(p.id) : await ctx.store.userByName(p.name!);
   if (!row) {
     decoy ??= ctx.hasher.hash("decoy password that matches nothing");
     await ctx.hasher.verify(p.password!, await decoy);
@@ -121,7 +122,11 @@ export async function endSession(ctx: Ctx, session: Session, gone: boolean): Pro
           break;
         } catch (err) {
           if (attempt >= STORE_TRIES) {
-            ctx.log.error("could not store undelivered messages", { user: me.id, count: unsent.length, err });
+            ctx.log.error("could not store undelivered messages", {
+              user: me.id,
+              count: unsent.length,
+              err,
+            });
             break;
           }
         }

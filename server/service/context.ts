@@ -2,10 +2,11 @@
  * What services work with: the ports, and the session of the connection a
  * request came on. A session exposes an outbox, never a socket.
  */
-import type { UserRef } from "../protocol/messages.ts";
+
 import type { Bus, Presence } from "../ports/bus.ts";
 import type { Clock, IdGenerator, Logger, PasswordHasher } from "../ports/runtime.ts";
 import type { NewOffline, Store } from "../ports/store.ts";
+import type { UserRef } from "../protocol/messages.ts";
 import type { TokenSigner } from "../tokens.ts";
 import type { LocalUsers } from "./local-users.ts";
 
@@ -19,8 +20,9 @@ export interface Outbox {
   send(json: string, stored?: NewOffline): boolean;
   /**
    * Removes the message frames not yet handed to the socket and returns what
-   * to store for them. With `all`, a frame the socket took only in part counts
-   * as unsent too (the connection is going away).
+   * to store for them. A frame the socket took in part stays queued so the
+   * stream stays whole; with `all` (the connection is going away) its message
+   * is returned as well, since it may never arrive.
    */
   takeUnsent(all: boolean): NewOffline[];
   /** Resolves true once queued output is small again, false if the connection closed. */

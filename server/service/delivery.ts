@@ -27,24 +27,23 @@ const rowFor = (userId: number, d: Delivery): NewOffline | undefined =>
 /** Hands `d` to a session that is here and not locked; false when it must take the slow path. */
 function sendFast(ctx: Ctx, userId: number, d: Delivery): boolean {
   if (ctx.local.busy(userId)) return false;
-  const s = ctx.local.sessionOf(userId);
-  return s !== undefined && s.out.send(d.json, rowFor(userId, d));
+  return ctx.local.sessionOf(userId)?.out.send(d.json, rowFor(userId, d)) === true;
 }
 
 /** Under the user's lock: true when handed to the live session. */
 async function sendLocked(ctx: Ctx, userId: number, d: Delivery): Promise<boolean> {
-  return ctx.local.withLock(userId, async () => {
-    const s = ctx.local.sessionOf(userId);
-    return s !== undefined && s.out.send(d.json, rowFor(userId, d));
-  });
+  return ctx.local.withLock(
+    userId,
+    async () => ctx.local.sessionOf(userId)?.out.send(d.json, rowFor(userId, d)) === true,
+  );
 }
 
 export async function deliver(ctx: Ctx, recipients: readonly number[], d: Delivery): Promise<void> {
-  let rest: number[] | undefined;
+  const rest: number[] = [];
   for (const userId of recipients) {
-    if (!sendFast(ctx, userId, d)) (rest ??= []).push(userId);
+    if (!sendFast(ctx, userId, d)) rest.push(userId);
   }
-  if (!rest) return;
+  if (rest.length === 0) return;
 
   const where = await ctx.presence.locate(rest);
   const away = new Map<string, number[]>();

@@ -1,5 +1,11 @@
-import { ErrorCode, type Friend, PushType, type RequestType, type ReplyData } from "../protocol/messages.ts";
 import { fail } from "../protocol/errors.ts";
+import {
+  ErrorCode,
+  type Friend,
+  PushType,
+  type ReplyData,
+  type RequestType,
+} from "../protocol/messages.ts";
 import type { RequestPayload } from "../protocol/schemas.ts";
 import type { Ctx, Session } from "./context.ts";
 import { deliver } from "./delivery.ts";
@@ -20,14 +26,18 @@ export async function addFriend(
   p: RequestPayload[typeof RequestType.addFriend],
 ): Promise<ReplyData["addFriend"]> {
   const me = session.user!;
-  const other = p.user !== undefined ? await ctx.store.userById(p.user) : await ctx.store.userByName(p.name!);
+  const other =
+    p.user !== undefined ? await ctx.store.userById(p.user) : await ctx.store.userByName(p.name!);
   if (!other) return fail(ErrorCode.no_such_user);
   if (other.id === me.id) return fail(ErrorCode.self, "you cannot befriend yourself");
   if (!(await ctx.store.addFriendship(me.id, other.id))) return fail(ErrorCode.already_friends);
   const online = await onlineAmong(ctx, [other.id]);
   // The added user learns who added them, and that the adder is online.
   await deliver(ctx, [other.id], {
-    json: JSON.stringify({ type: PushType.friend, friend: { id: me.id, name: me.name, online: true } }),
+    json: JSON.stringify({
+      type: PushType.friend,
+      friend: { id: me.id, name: me.name, online: true },
+    }),
   });
   return { friend: { id: other.id, name: other.name, online: online.has(other.id) } };
 }

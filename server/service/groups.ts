@@ -1,7 +1,14 @@
-import { ErrorCode, type Group, PushType, type ReplyData, Role, type RequestType } from "../protocol/messages.ts";
-import { fail } from "../protocol/errors.ts";
-import type { RequestPayload } from "../protocol/schemas.ts";
 import type { GroupRow } from "../ports/store.ts";
+import { fail } from "../protocol/errors.ts";
+import {
+  ErrorCode,
+  type Group,
+  PushType,
+  type ReplyData,
+  type RequestType,
+  Role,
+} from "../protocol/messages.ts";
+import type { RequestPayload } from "../protocol/schemas.ts";
 import type { Ctx, Session } from "./context.ts";
 import { deliver } from "./delivery.ts";
 import { onlineAmong } from "./presence.ts";
@@ -19,7 +26,12 @@ export async function groupViews(ctx: Ctx, groups: readonly GroupRow[]): Promise
     list.push({ id: m.userId, name: m.name, role: m.role, online: online.has(m.userId) });
     byGroup.set(m.groupId, list);
   }
-  return groups.map((g) => ({ id: g.id, name: g.name, desc: g.desc, members: byGroup.get(g.id) ?? [] }));
+  return groups.map((g) => ({
+    id: g.id,
+    name: g.name,
+    desc: g.desc,
+    members: byGroup.get(g.id) ?? [],
+  }));
 }
 
 export async function groupsOf(ctx: Ctx, userId: number): Promise<Group[]> {
@@ -35,7 +47,12 @@ async function announceMember(ctx: Ctx, group: number, session: Session, joined:
   const me = session.user!;
   const members = await ctx.store.membersOf([group]);
   const others = members.filter((m) => m.userId !== me.id).map((m) => m.userId);
-  const json = JSON.stringify({ type: PushType.member, group, user: { id: me.id, name: me.name }, joined });
+  const json = JSON.stringify({
+    type: PushType.member,
+    group,
+    user: { id: me.id, name: me.name },
+    joined,
+  });
   await deliver(ctx, others, { json });
 }
 

@@ -1,3 +1,4 @@
+import { fail } from "../protocol/errors.ts";
 import {
   ErrorCode,
   type MessagePush,
@@ -5,7 +6,6 @@ import {
   type ReplyData,
   type RequestType,
 } from "../protocol/messages.ts";
-import { fail } from "../protocol/errors.ts";
 import type { RequestPayload } from "../protocol/schemas.ts";
 import type { Ctx, Session } from "./context.ts";
 import { deliver } from "./delivery.ts";
@@ -23,7 +23,14 @@ async function send(
   const me = session.user!;
   const id = ctx.ids.next();
   const ts = ctx.clock.now();
-  const push: MessagePush = { type: PushType.message, id, from: { id: me.id, name: me.name }, ...target, text, ts };
+  const push: MessagePush = {
+    type: PushType.message,
+    id,
+    from: { id: me.id, name: me.name },
+    ...target,
+    text,
+    ts,
+  };
   await deliver(ctx, recipients, { json: JSON.stringify(push), msg: { msgId: id, ts } });
   return { id, ts };
 }
@@ -43,7 +50,10 @@ export async function groupChat(
   p: Payload<typeof RequestType.groupChat>,
 ): Promise<ReplyData["groupChat"]> {
   const me = session.user!.id;
-  const [group, members] = await Promise.all([ctx.store.groupById(p.group), ctx.store.membersOf([p.group])]);
+  const [group, members] = await Promise.all([
+    ctx.store.groupById(p.group),
+    ctx.store.membersOf([p.group]),
+  ]);
   if (!group) return fail(ErrorCode.no_such_group);
   if (!members.some((m) => m.userId === me)) return fail(ErrorCode.not_member);
   const others = members.filter((m) => m.userId !== me).map((m) => m.userId);

@@ -35,13 +35,19 @@ export interface TestClient {
   /** Resolves when the server closes the connection. */
   readonly closed: Promise<void>;
   readonly isClosed: boolean;
+  /** Closes at once (RST): what is in flight to us is lost. */
   close(): void;
+  /** Half-closes (FIN) and keeps reading until the server closes. */
+  end(): Promise<void>;
 }
 
 export async function connect(port: number, host = "127.0.0.1"): Promise<TestClient> {
   const frames: Frame[] = [];
   const untaken: Frame[] = [];
-  const replies = new Map<number, (f: Frame) => void>();
+  const replies = new Map<
+    number,
+    { resolve: (f: Frame) => void; reject: (e: Error) => void; type: string }
+  >();
   let watchers: (() => void)[] = [];
   let seq = 1;
   let isClosed = false;
@@ -60,12 +66,13 @@ export async function connect(port: number, host = "127.0.0.1"): Promise<TestCli
   const framer = createFramer(16 * 1024 * 1024, {
     frame(bytes) {
       const d = decodeFrame(bytes);
-      if (d.kind !== "object") throw new Error(`server sent a bad frame: ${new TextDecoder().decode(bytes)}`);
+      if (d.kind !== "object")
+        throw new Error(`server sent a bad frame: ${new TextDecoder().decode(bytes)}`);
       const f = d.value as Frame;
       frames.push(f);
       const s = f.seq;
       if (f.type === "reply" && typeof s === "number" && replies.has(s)) {
-        replies.get(s)!(f);
+        replies.get(s)!.resolve(f);
         replies.delete(s);
       } else untaken.push(f);
       notify();
@@ -96,6 +103,9 @@ export async function connect(port: number, host = "127.0.0.1"): Promise<TestCli
       close() {
         isClosed = true;
         onClosed();
+        for (const r of replies.values())
+          r.reject(new Error(`connection closed before the reply to ${r.type}`));
+        replies.clear();
         notify();
       },
       error() {},
@@ -116,7 +126,11 @@ export async function connect(port: number, host = "127.0.0.1"): Promise<TestCli
     new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
         watchers = watchers.filter((w) => w !== poll);
-        reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last frames: ${JSON.stringify(frames.slice(-5))}`));
+        reject(
+          new Error(
+            `timed out after ${timeoutMs} ms waiting for ${what}; last frames: ${JSON.stringify(frames.slice(-5))}`,
+          ),
+        );
       }, timeoutMs);
       const poll = () => {
         const v = check();
@@ -125,7 +139,11 @@ export async function connect(port: number, host = "127.0.0.1"): Promise<TestCli
           resolve(v);
         } else if (isClosed && what !== "close") {
           clearTimeout(timer);
-          reject(new Error(`connection closed while waiting for ${what}; last frames: ${JSON.stringify(frames.slice(-5))}`));
+          reject(
+            new Error(
+              `connection closed while waiting for ${what}; last frames: ${JSON.stringify(frames.slice(-5))}`,
+            ),
+          );
         } else watchers.push(poll);
       };
       poll();
@@ -133,16 +151,12 @@ export async function connect(port: number, host = "127.0.0.1"): Promise<TestCli
 
   const request = <K extends RequestType>(type: K, fields: Record<string, unknown> = {}) => {
     const s = seq++;
-    const p = new Promise<ReplyFrame<K>>((resolve) => {
-      replies.set(s, (f) => resolve(f as unknown as ReplyFrame<K>));
+    if (isClosed) return Promise.reject(new Error(`connection closed before sending ${type}`));
+    const p = new Promise<ReplyFrame<K>>((resolve, reject) => {
+      replies.set(s, { resolve: (f) => resolve(f as unknown as ReplyFrame<K>), reject, type });
     });
     raw(`${JSON.stringify({ ...fields, type, seq: s })}\n`);
-    return Promise.race([
-      p,
-      wait(() => (isClosed ? true : undefined), 20_000, `reply to ${type}`).then(() => {
-        throw new Error(`connection closed before the reply to ${type}`);
-      }),
-    ]);
+    return p;
   };
 
   const push = <T extends Push = Push>(pred: (f: T) => boolean = () => true, timeoutMs = 5000) =>
@@ -167,7 +181,8 @@ export async function connect(port: number, host = "127.0.0.1"): Promise<TestCli
     },
     async fail(type, fields) {
       const r = await request(type as RequestType, fields);
-      if (r.ok) throw new Error(`${type} succeeded but was expected to fail: ${JSON.stringify(r.data)}`);
+      if (r.ok)
+        throw new Error(`${type} succeeded but was expected to fail: ${JSON.stringify(r.data)}`);
       return r.error.code;
     },
     raw,
@@ -183,6 +198,10 @@ export async function connect(port: number, host = "127.0.0.1"): Promise<TestCli
     },
     close() {
       socket.terminate();
+    },
+    end() {
+      socket.end();
+      return closed;
     },
   };
 }

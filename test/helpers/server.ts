@@ -25,7 +25,10 @@ export function quietLogger(errors: string[]): Logger {
   const verbose = process.env.TEST_LOG === "1";
   const line = (level: string) => (msg: string, fields?: Record<string, unknown>) => {
     if (verbose) console.log(`[${level}] ${msg}`, fields ?? "");
-    if (level === "error") errors.push(`${msg} ${fields?.err instanceof Error ? fields.err.stack : JSON.stringify(fields ?? {})}`);
+    if (level === "error")
+      errors.push(
+        `${msg} ${fields?.err instanceof Error ? fields.err.stack : JSON.stringify(fields ?? {})}`,
+      );
   };
   return { debug: line("debug"), info: line("info"), warn: line("warn"), error: line("error") };
 }

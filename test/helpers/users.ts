@@ -17,7 +17,10 @@ export interface LoggedIn {
   login: ReplyData["login"];
 }
 
-export async function registered(port: number, prefix?: string): Promise<{ id: number; name: string }> {
+export async function registered(
+  port: number,
+  prefix?: string,
+): Promise<{ id: number; name: string }> {
   const c = await connect(port);
   try {
     const name = uniqueName(prefix);
@@ -36,7 +39,10 @@ export async function loggedIn(port: number, prefix?: string): Promise<LoggedIn>
   return { c, id: user.id, name, login };
 }
 
-export async function logIn(port: number, who: { id: number }): Promise<LoggedIn & { c: TestClient }> {
+export async function logIn(
+  port: number,
+  who: { id: number },
+): Promise<LoggedIn & { c: TestClient }> {
   const c = await connect(port);
   const login = await c.ok("login", { id: who.id, password: PASSWORD });
   return { c, id: login.user.id, name: login.user.name, login };

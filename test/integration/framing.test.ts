@@ -19,12 +19,15 @@ afterAll(async () => {
   await srv.stop();
 });
 
-const errorPush = (code: ErrorCode) => (f: { type: string; code?: string }) => f.type === "error" && f.code === code;
+const errorPush = (code: ErrorCode) => (f: { type: string; code?: string }) =>
+  f.type === "error" && f.code === code;
 
 describe("framing", () => {
   test("a frame split into single bytes, and many frames in one write", async () => {
     const c = await connect(port);
-    const bytes = new TextEncoder().encode('{"type":"ping","seq":1}\r\n\n  \n{"type":"ping","seq":2}\n');
+    const bytes = new TextEncoder().encode(
+      '{"type":"ping","seq":1}\r\n\n  \n{"type":"ping","seq":2}\n',
+    );
     for (const b of bytes) c.raw(new Uint8Array([b]));
     await c.until((f) => f.seq === 2);
     c.raw('{"type":"ping","seq":3}\n{"type":"ping","seq":4}\n{"type":"ping","seq":5}\n');
@@ -37,7 +40,9 @@ describe("framing", () => {
     const a = await loggedIn(port);
     const b = await loggedIn(port);
     const text = "✓ 张三 😀 é";
-    const bytes = new TextEncoder().encode(`${JSON.stringify({ type: "chat", seq: 9, to: b.id, text })}\n`);
+    const bytes = new TextEncoder().encode(
+      `${JSON.stringify({ type: "chat", seq: 9, to: b.id, text })}\n`,
+    );
     const cut = bytes.indexOf(0xf0) + 2; // inside the 4-byte emoji
     a.c.raw(bytes.subarray(0, cut));
     a.c.raw(bytes.subarray(cut));
@@ -55,7 +60,9 @@ describe("framing", () => {
     c.raw("null\n");
     for (let i = 0; i < 5; i++) await c.push(errorPush(ErrorCode.bad_frame));
     expect(await c.ok("ping")).toEqual({});
-    expect(c.frames.filter((f) => f.type === "error").every((f) => typeof f.message === "string")).toBe(true);
+    expect(
+      c.frames.filter((f) => f.type === "error").every((f) => typeof f.message === "string"),
+    ).toBe(true);
     expect(c.frames.some((f) => "seq" in f && f.type === "error")).toBe(false);
     c.close();
   });

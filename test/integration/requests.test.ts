@@ -7,7 +7,7 @@ import { ErrorCode, type Friend, type Group, RequestType } from "../../server/pr
 import { connect } from "../helpers/client.ts";
 import { haveMysql } from "../helpers/mysql.ts";
 import { type Backend, startServer, type TestServer } from "../helpers/server.ts";
-import { logIn, loggedIn, PASSWORD, registered, uniqueName } from "../helpers/users.ts";
+import { loggedIn, logIn, PASSWORD, registered, uniqueName } from "../helpers/users.ts";
 
 const backends: Backend[] = ["sqlite", "mysql"];
 
@@ -43,8 +43,12 @@ for (const backend of backends) {
       expect(await c.fail("register", { name, password: PASSWORD })).toBe(ErrorCode.name_taken);
       const lower = await c.ok("register", { name: name.toLowerCase(), password: PASSWORD });
       expect(lower.user.id).not.toBe(r.user.id);
-      expect(await c.fail("register", { name: "has space", password: PASSWORD })).toBe(ErrorCode.bad_request);
-      expect(await c.fail("register", { name: uniqueName(), password: "short" })).toBe(ErrorCode.bad_request);
+      expect(await c.fail("register", { name: "has space", password: PASSWORD })).toBe(
+        ErrorCode.bad_request,
+      );
+      expect(await c.fail("register", { name: uniqueName(), password: "short" })).toBe(
+        ErrorCode.bad_request,
+      );
       expect(await c.fail("register", { name: uniqueName() })).toBe(ErrorCode.bad_request);
       await c.ok("login", { name, password: PASSWORD });
       expect(await c.fail("register", { name: uniqueName(), password: PASSWORD })).toBe(
@@ -63,17 +67,23 @@ for (const backend of backends) {
     test("login: by name and by id, bad_credentials, already_logged_in", async () => {
       const u = await registered(port);
       const c = await connect(port);
-      expect(await c.fail("login", { name: u.name, password: "wrong password" })).toBe(ErrorCode.bad_credentials);
+      expect(await c.fail("login", { name: u.name, password: "wrong password" })).toBe(
+        ErrorCode.bad_credentials,
+      );
       expect(await c.fail("login", { name: uniqueName("nobody"), password: PASSWORD })).toBe(
         ErrorCode.bad_credentials,
       );
-      expect(await c.fail("login", { id: 2_000_000_000, password: PASSWORD })).toBe(ErrorCode.bad_credentials);
+      expect(await c.fail("login", { id: 2_000_000_000, password: PASSWORD })).toBe(
+        ErrorCode.bad_credentials,
+      );
       const byId = await c.ok("login", { id: u.id, password: PASSWORD });
       expect(byId.user).toEqual(u);
       expect(byId).toMatchObject({ friends: [], groups: [], offline: 0 });
       expect(typeof byId.token).toBe("string");
       expect(byId.token.length).toBeLessThanOrEqual(512);
-      expect(await c.fail("login", { id: u.id, password: PASSWORD })).toBe(ErrorCode.already_logged_in);
+      expect(await c.fail("login", { id: u.id, password: PASSWORD })).toBe(
+        ErrorCode.already_logged_in,
+      );
       await c.ok("logout");
       const byName = await c.ok("login", { name: u.name, password: PASSWORD });
       expect(byName.user).toEqual(u);
@@ -85,8 +95,12 @@ for (const backend of backends) {
       const watcher = await loggedIn(port);
       await watcher.c.ok("addFriend", { user: a.id });
       const c = await connect(port);
-      expect(await c.fail("login", { id: a.id, password: "not the password" })).toBe(ErrorCode.bad_credentials);
-      expect(await c.fail("login", { id: a.id, password: PASSWORD })).toBe(ErrorCode.already_online);
+      expect(await c.fail("login", { id: a.id, password: "not the password" })).toBe(
+        ErrorCode.bad_credentials,
+      );
+      expect(await c.fail("login", { id: a.id, password: PASSWORD })).toBe(
+        ErrorCode.already_online,
+      );
       a.c.close();
       // The dead connection stops counting as online (friends are told when it has).
       await watcher.c.push((f) => f.type === "presence" && f.user === a.id && !f.online);
@@ -109,11 +123,13 @@ for (const backend of backends) {
       const [v, user, gen, exp, mac] = fresh.token.split(".");
       const forged = [v, a.id + 1, gen, exp, mac].join(".");
       expect(await a.c.fail("login", { token: forged })).toBe(ErrorCode.bad_credentials);
-      expect(await a.c.fail("login", { token: [v, user, gen, Number(exp) + 1, mac].join(".") })).toBe(
-        ErrorCode.bad_credentials,
-      );
+      expect(
+        await a.c.fail("login", { token: [v, user, gen, Number(exp) + 1, mac].join(".") }),
+      ).toBe(ErrorCode.bad_credentials);
       expect(await a.c.fail("login", { token: "garbage" })).toBe(ErrorCode.bad_credentials);
-      expect(await a.c.fail("login", { token: fresh.token, password: PASSWORD })).toBe(ErrorCode.bad_request);
+      expect(await a.c.fail("login", { token: fresh.token, password: PASSWORD })).toBe(
+        ErrorCode.bad_request,
+      );
       expect((await a.c.ok("login", { token: fresh.token })).user.id).toBe(a.id);
       a.c.close();
     });
@@ -128,11 +144,15 @@ for (const backend of backends) {
       expect(await a.c.fail("logout")).toBe(ErrorCode.not_logged_in);
       expect(await a.c.ok("ping")).toEqual({});
       await a.c.ok("login", { id: a.id, password: PASSWORD });
-      expect(await b.c.push((f) => f.type === "presence" && f.user === a.id && f.online)).toMatchObject({
+      expect(
+        await b.c.push((f) => f.type === "presence" && f.user === a.id && f.online),
+      ).toMatchObject({
         online: true,
       });
       a.c.close();
-      expect(await b.c.push((f) => f.type === "presence" && f.user === a.id && !f.online)).toMatchObject({
+      expect(
+        await b.c.push((f) => f.type === "presence" && f.user === a.id && !f.online),
+      ).toMatchObject({
         online: false,
       });
       b.c.close();
@@ -153,7 +173,9 @@ for (const backend of backends) {
       expect(await a.c.fail("addFriend", { user: a.id })).toBe(ErrorCode.self);
       expect(await a.c.fail("addFriend", { name: a.name })).toBe(ErrorCode.self);
       expect(await a.c.fail("addFriend", { user: 2_000_000_000 })).toBe(ErrorCode.no_such_user);
-      expect(await a.c.fail("addFriend", { name: uniqueName("ghost") })).toBe(ErrorCode.no_such_user);
+      expect(await a.c.fail("addFriend", { name: uniqueName("ghost") })).toBe(
+        ErrorCode.no_such_user,
+      );
       expect(await a.c.fail("addFriend", {})).toBe(ErrorCode.bad_request);
       expect(await a.c.fail("addFriend", { user: "2" })).toBe(ErrorCode.bad_request);
       await b.c.ok("logout");
@@ -185,7 +207,9 @@ for (const backend of backends) {
         desc: "",
         members: [{ id: a.id, name: a.name, role: "creator", online: true }],
       });
-      expect(await b.c.fail("createGroup", { name: gname, desc: "again" })).toBe(ErrorCode.name_taken);
+      expect(await b.c.fail("createGroup", { name: gname, desc: "again" })).toBe(
+        ErrorCode.name_taken,
+      );
       const withDesc = await b.c.ok("createGroup", { name: uniqueName("grp"), desc: "a place 🎉" });
       expect(withDesc.group.desc).toBe("a place 🎉");
 
@@ -205,7 +229,10 @@ for (const backend of backends) {
       expect(await b.c.fail("joinGroup", { group: 2_000_000_000 })).toBe(ErrorCode.no_such_group);
 
       await b.c.ok("leaveGroup", { group: group.id });
-      expect(await a.c.push((f) => f.type === "member")).toMatchObject({ joined: false, user: { id: b.id } });
+      expect(await a.c.push((f) => f.type === "member")).toMatchObject({
+        joined: false,
+        user: { id: b.id },
+      });
       expect(await b.c.fail("leaveGroup", { group: group.id })).toBe(ErrorCode.not_member);
       expect(await b.c.fail("leaveGroup", { group: 2_000_000_000 })).toBe(ErrorCode.no_such_group);
 
@@ -230,7 +257,14 @@ for (const backend of backends) {
       expect(r.ts).toBeGreaterThanOrEqual(before);
       expect(r.id).toMatch(/^\d+$/);
       const m = await b.c.message();
-      expect(m).toEqual({ type: "message", id: r.id, from: { id: a.id, name: a.name }, to: b.id, text: "hello", ts: r.ts });
+      expect(m).toEqual({
+        type: "message",
+        id: r.id,
+        from: { id: a.id, name: a.name },
+        to: b.id,
+        text: "hello",
+        ts: r.ts,
+      });
       expect(await a.c.fail("chat", { to: 2_000_000_000, text: "x" })).toBe(ErrorCode.no_such_user);
       expect(await a.c.fail("chat", { to: b.id, text: "" })).toBe(ErrorCode.bad_request);
       expect(await a.c.fail("chat", { to: b.id })).toBe(ErrorCode.bad_request);
@@ -257,8 +291,12 @@ for (const backend of backends) {
         text: "to the group",
         ts: r.ts,
       });
-      expect(await c.c.fail("groupChat", { group: group.id, text: "x" })).toBe(ErrorCode.not_member);
-      expect(await a.c.fail("groupChat", { group: 2_000_000_000, text: "x" })).toBe(ErrorCode.no_such_group);
+      expect(await c.c.fail("groupChat", { group: group.id, text: "x" })).toBe(
+        ErrorCode.not_member,
+      );
+      expect(await a.c.fail("groupChat", { group: 2_000_000_000, text: "x" })).toBe(
+        ErrorCode.no_such_group,
+      );
       await a.c.ok("ping");
       expect(a.c.frames.some((f) => f.type === "message")).toBe(false);
       expect(c.c.frames.some((f) => f.type === "message")).toBe(false);
@@ -273,17 +311,24 @@ for (const backend of backends) {
       await bc.c.ok("joinGroup", { group: group.id });
       await bc.c.ok("logout");
       const sent: string[] = [];
-      for (let i = 0; i < 5; i++) sent.push((await a.c.ok("chat", { to: b.id, text: `m${i} ✓ 张三 😀` })).id);
+      for (let i = 0; i < 5; i++)
+        sent.push((await a.c.ok("chat", { to: b.id, text: `m${i} ✓ 张三 😀` })).id);
       sent.push((await a.c.ok("groupChat", { group: group.id, text: "group while away" })).id);
 
       const first = await bc.c.ok("login", { id: b.id, password: PASSWORD });
       expect(first.offline).toBe(6);
-      const replyAt = bc.c.frames.findIndex((f) => f.type === "reply" && (f.data as { token?: string })?.token);
+      const replyAt = bc.c.frames.findIndex(
+        (f) => f.type === "reply" && (f.data as { token?: string })?.token,
+      );
       const got = [];
       for (let i = 0; i < 6; i++) got.push(await bc.c.message());
       expect(got.map((m) => m.id)).toEqual(sent);
       expect(got.every((m) => m.offline === true)).toBe(true);
-      expect(got[0]).toMatchObject({ text: "m0 ✓ 张三 😀", from: { id: a.id, name: a.name }, to: b.id });
+      expect(got[0]).toMatchObject({
+        text: "m0 ✓ 张三 😀",
+        from: { id: a.id, name: a.name },
+        to: b.id,
+      });
       expect(got[5]).toMatchObject({ group: group.id, text: "group while away" });
       expect(bc.c.frames.findIndex((f) => f.type === "message")).toBeGreaterThan(replyAt);
 
@@ -307,7 +352,9 @@ for (const backend of backends) {
 
     test("every request but register, login and ping needs a login", async () => {
       const c = await connect(port);
-      const needs = Object.values(RequestType).filter((t) => !["register", "login", "ping"].includes(t));
+      const needs = Object.values(RequestType).filter(
+        (t) => !["register", "login", "ping"].includes(t),
+      );
       for (const type of needs) expect(await c.fail(type, {})).toBe(ErrorCode.not_logged_in);
       c.close();
     });
@@ -322,9 +369,14 @@ for (const backend of backends) {
         ok: false,
         error: { code: ErrorCode.bad_request },
       });
-      c.raw('{"type":"ping","seq":-1}\n{"type":"ping","seq":"7"}\n{"type":"ping","seq":2147483648}\n');
+      c.raw(
+        '{"type":"ping","seq":-1}\n{"type":"ping","seq":"7"}\n{"type":"ping","seq":2147483648}\n',
+      );
       const bad = await c.until(
-        (f) => f.type === "reply" && !("seq" in f) && (f.error as { message: string })?.message.startsWith("seq"),
+        (f) =>
+          f.type === "reply" &&
+          !("seq" in f) &&
+          (f.error as { message: string })?.message.startsWith("seq"),
       );
       expect(bad).toMatchObject({ ok: false, error: { code: ErrorCode.bad_request } });
       expect(await c.ok("ping")).toEqual({});
@@ -349,7 +401,9 @@ for (const backend of backends) {
       }
       a.c.raw(batch);
       await a.c.until((f) => f.seq === 10_000 + n - 1);
-      const seqs = a.c.frames.filter((f) => f.type === "reply" && (f.seq as number) >= 10_000).map((f) => f.seq);
+      const seqs = a.c.frames
+        .filter((f) => f.type === "reply" && (f.seq as number) >= 10_000)
+        .map((f) => f.seq);
       expect(seqs).toEqual(Array.from({ length: n }, (_, i) => 10_000 + i));
       const texts = [];
       for (let i = 0; i < n; i += 3) texts.push((await b.c.message()).text);
