@@ -6,7 +6,8 @@
 import type * as my from "./mysql/schema.ts";
 import type * as lite from "./sqlite/schema.ts";
 
-type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+type Equal<A, B> =
+  (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 type Assert<T extends true> = T;
 
 export type Parity = [

@@ -42,9 +42,10 @@ if (!g.__chatProbed) {
   const [mysql, redis] = await Promise.all([reachable(MYSQL_BASE_URL), reachable(REDIS_URL)]);
   process.env.HAVE_MYSQL = mysql ? "1" : "";
   process.env.HAVE_REDIS = redis ? "1" : "";
-  const missing = [!mysql && `MariaDB at ${MYSQL_BASE_URL}`, !redis && `Redis at ${REDIS_URL}`].filter(
-    Boolean,
-  );
+  const missing = [
+    !mysql && `MariaDB at ${MYSQL_BASE_URL}`,
+    !redis && `Redis at ${REDIS_URL}`,
+  ].filter(Boolean);
   if (missing.length > 0) {
     if (process.env.CI === "true") {
       throw new Error(`CI=true but these services are unreachable: ${missing.join(", ")}`);

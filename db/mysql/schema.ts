@@ -66,7 +66,10 @@ export const offlinemessage = mysqlTable(
     message: text("message").notNull(),
     ts: bigint("ts", { mode: "number" }).notNull(),
   },
-  (t) => [index("offline_user_ix").on(t.userid, t.id), index("offline_user_msg_ix").on(t.userid, t.msgid)],
+  (t) => [
+    index("offline_user_ix").on(t.userid, t.id),
+    index("offline_user_msg_ix").on(t.userid, t.msgid),
+  ],
 );
 
 export const setting = mysqlTable("setting", {

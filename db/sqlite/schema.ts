@@ -1,4 +1,11 @@
-import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
+import {
+  index,
+  integer,
+  primaryKey,
+  sqliteTable,
+  text,
+  uniqueIndex,
+} from "drizzle-orm/sqlite-core";
 
 export const user = sqliteTable(
   "user",
@@ -55,7 +62,10 @@ export const offlinemessage = sqliteTable(
     message: text("message").notNull(),
     ts: integer("ts").notNull(),
   },
-  (t) => [index("offline_user_ix").on(t.userid, t.id), index("offline_user_msg_ix").on(t.userid, t.msgid)],
+  (t) => [
+    index("offline_user_ix").on(t.userid, t.id),
+    index("offline_user_msg_ix").on(t.userid, t.msgid),
+  ],
 );
 
 export const setting = sqliteTable("setting", {
