@@ -350,6 +350,28 @@ for (const backend of backends) {
       bc.c.close();
     });
 
+    test("no field of a request lets one user act as another", async () => {
+      const a = await loggedIn(port);
+      const b = await loggedIn(port);
+      // Fields naming another user are ignored: identity comes from the session.
+      await a.c.ok("logout", { id: b.id, user: b.id, name: b.name });
+      const still = await a.c.fail("login", { id: b.id, password: PASSWORD });
+      expect(still).toBe(ErrorCode.already_online);
+      await a.c.ok("login", { id: a.id, password: PASSWORD });
+      const { group } = await a.c.ok("createGroup", {
+        name: uniqueName("g"),
+        user: b.id,
+        from: b.id,
+      });
+      expect(group.members.map((m: { id: number }) => m.id)).toEqual([a.id]);
+      const r = await a.c.ok("chat", { to: b.id, text: "who am i", from: b.id, sender: b.id });
+      expect(await b.c.message((m) => m.id === r.id)).toMatchObject({
+        from: { id: a.id, name: a.name },
+      });
+      a.c.close();
+      b.c.close();
+    });
+
     test("every request but register, login and ping needs a login", async () => {
       const c = await connect(port);
       const needs = Object.values(RequestType).filter(
