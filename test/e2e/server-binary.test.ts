@@ -15,7 +15,10 @@ import { PASSWORD, uniqueName } from "../helpers/users.ts";
 beforeAll(() => ensureServerBinary(), 120_000);
 
 function run(args: string[], cwd = emptyDir()) {
-  const p = Bun.spawnSync([SERVER_BIN, ...args], { cwd, env: { PATH: process.env.PATH ?? "", NO_COLOR: "1" } });
+  const p = Bun.spawnSync([SERVER_BIN, ...args], {
+    cwd,
+    env: { PATH: process.env.PATH ?? "", NO_COLOR: "1" },
+  });
   return { code: p.exitCode, out: p.stdout.toString(), err: p.stderr.toString() };
 }
 
@@ -26,7 +29,14 @@ describe("chatserver command line", () => {
     expect(v.out.trim()).toMatch(/^\d+\.\d+\.\d+$/);
     const h = run(["--help"]);
     expect(h.code).toBe(0);
-    for (const flag of ["--db", "--max-frame", "--idle-timeout", "--log-level", "--log-json", "DATABASE_URL"]) {
+    for (const flag of [
+      "--db",
+      "--max-frame",
+      "--idle-timeout",
+      "--log-level",
+      "--log-json",
+      "DATABASE_URL",
+    ]) {
       expect(h.out).toContain(flag);
     }
   });
@@ -92,7 +102,9 @@ describe("chatserver process", () => {
     const pump = (async () => {
       for (let i = 0; sending; i++) {
         const to = i % 2 === 0 ? b : away;
-        const r = await a.c.request("chat", { to: to.id, text: `secret text ${i}` }).catch(() => null);
+        const r = await a.c
+          .request("chat", { to: to.id, text: `secret text ${i}` })
+          .catch(() => null);
         if (!r?.ok) break;
         (to === b ? accepted.b : accepted.away).push(r.data.id);
       }
@@ -127,7 +139,9 @@ describe("chatserver process", () => {
       c.close();
       return new Set(got.map((m) => m.id));
     };
-    const liveB = new Set(b.c.frames.filter((f) => f.type === "message").map((f) => f.id as string));
+    const liveB = new Set(
+      b.c.frames.filter((f) => f.type === "message").map((f) => f.id as string),
+    );
     const storedB = await collect(b);
     const storedAway = await collect(away);
     expect(accepted.b.filter((id) => !liveB.has(id) && !storedB.has(id))).toEqual([]);
@@ -137,26 +151,30 @@ describe("chatserver process", () => {
     rmSync(dir, { recursive: true, force: true });
   }, 60_000);
 
-  test.skipIf(!haveMysql())("two instances starting at once on a fresh MySQL database both migrate and serve", async () => {
-    const db = await createTestDatabase("race");
-    try {
-      const [x, y] = await Promise.all([
-        spawnServer(["--db", db.url], { cwd: emptyDir() }),
-        spawnServer(["--db", db.url], { cwd: emptyDir() }),
-      ]);
-      const c = await connect(x.port);
-      const name = uniqueName();
-      await c.ok("register", { name, password: PASSWORD });
-      c.close();
-      const d = await connect(y.port);
-      expect(await d.fail("register", { name, password: PASSWORD })).toBe(ErrorCode.name_taken);
-      d.close();
-      x.proc.kill("SIGTERM");
-      y.proc.kill("SIGTERM");
-      expect(await x.exited).toBe(0);
-      expect(await y.exited).toBe(0);
-    } finally {
-      await db.drop();
-    }
-  }, 60_000);
+  test.skipIf(!haveMysql())(
+    "two instances starting at once on a fresh MySQL database both migrate and serve",
+    async () => {
+      const db = await createTestDatabase("race");
+      try {
+        const [x, y] = await Promise.all([
+          spawnServer(["--db", db.url], { cwd: emptyDir() }),
+          spawnServer(["--db", db.url], { cwd: emptyDir() }),
+        ]);
+        const c = await connect(x.port);
+        const name = uniqueName();
+        await c.ok("register", { name, password: PASSWORD });
+        c.close();
+        const d = await connect(y.port);
+        expect(await d.fail("register", { name, password: PASSWORD })).toBe(ErrorCode.name_taken);
+        d.close();
+        x.proc.kill("SIGTERM");
+        y.proc.kill("SIGTERM");
+        expect(await x.exited).toBe(0);
+        expect(await y.exited).toBe(0);
+      } finally {
+        await db.drop();
+      }
+    },
+    60_000,
+  );
 });

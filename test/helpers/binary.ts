@@ -17,7 +17,10 @@ let built: Promise<void> | undefined;
 export function ensureServerBinary(): Promise<void> {
   built ??= (async () => {
     if (existsSync(SERVER_BIN)) return;
-    const p = Bun.spawnSync([process.execPath, "run", "build", "chatserver"], { cwd: ROOT, stderr: "pipe" });
+    const p = Bun.spawnSync([process.execPath, "run", "build", "chatserver"], {
+      cwd: ROOT,
+      stderr: "pipe",
+    });
     if (p.exitCode !== 0) throw new Error(`building chatserver failed: ${p.stderr.toString()}`);
   })();
   return built;
@@ -36,7 +39,10 @@ export interface ServerProcess {
 }
 
 /** Starts the binary with JSON logs and waits for its "listening" line. */
-export async function spawnServer(args: string[], opts: { cwd: string; env?: Record<string, string> }): Promise<ServerProcess> {
+export async function spawnServer(
+  args: string[],
+  opts: { cwd: string; env?: Record<string, string> },
+): Promise<ServerProcess> {
   await ensureServerBinary();
   const proc = Bun.spawn([SERVER_BIN, "127.0.0.1", "0", "--log-json", ...args], {
     cwd: opts.cwd,
