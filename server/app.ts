@@ -10,9 +10,11 @@ import { createIdGenerator } from "./ids.ts";
 import { type Listener, listen } from "./net/listener.ts";
 import { type Clock, type Logger, systemClock } from "./ports/runtime.ts";
 import type { Store } from "./ports/store.ts";
+import { ErrorCode } from "./protocol/messages.ts";
 import type { Ctx } from "./service/context.ts";
-import { receive } from "./service/delivery.ts";
+import { nudgeHere, receive } from "./service/delivery.ts";
 import { createLocalUsers } from "./service/local-users.ts";
+import { reapDead } from "./service/presence.ts";
 import { openStore } from "./store/open.ts";
 import { createTokenSigner } from "./tokens.ts";
 
@@ -33,9 +35,17 @@ export interface AppDeps {
 }
 
 const SECRET_KEY = "token_secret";
+// How often each instance looks for dead instances whose users must be released.
+const REAP_EVERY_MS = 3000;
 // In-flight requests get this long to finish when the server stops; the whole
 // stop stays inside the protocol's 5 s.
 const QUIESCE_MS = 2000;
+
+/** Connects to Redis; its code is loaded only in cluster mode (start-up time). */
+async function joinCluster(config: Config, instanceId: string, log: Logger) {
+  const { connectRedisCluster } = await import("./bus/redis.ts");
+  return connectRedisCluster({ url: config.redis!, prefix: config.redisPrefix, instanceId, log });
+}
 
 export async function startApp(config: Config, deps: AppDeps): Promise<App> {
   const { log } = deps;
@@ -43,29 +53,47 @@ export async function startApp(config: Config, deps: AppDeps): Promise<App> {
   const store = deps.store ?? (await openStore(config.db));
   try {
     const instanceId = `i-${randomBytes(6).toString("hex")}`;
-    // Alone, this instance owns every session: "online" rows left by a crash are stale.
-    await store.resetUserStates();
     const secret =
       config.secret ??
       (await store.settingOrInit(SECRET_KEY, randomBytes(32).toString("base64url")));
-    const bus = createMemoryBus(instanceId);
-    const presence = createMemoryPresence();
+    const cluster = config.redis ? await joinCluster(config, instanceId, log) : undefined;
+    // Alone, this instance owns every session: "online" rows left by a crash are stale.
+    if (!cluster) await store.resetUserStates();
+    const bus = cluster?.bus ?? createMemoryBus(instanceId);
+    const presence = cluster?.presence ?? createMemoryPresence();
     const ctx: Ctx = {
       instanceId,
       store,
       bus,
       presence,
       clock,
-      ids: createIdGenerator(0, clock),
+      ids: createIdGenerator(cluster?.node ?? 0, clock),
       hasher: createArgon2Hasher(),
       tokens: createTokenSigner(secret),
       tokenTtlSec: config.tokenTtlSec,
       local: createLocalUsers(),
       log,
     };
-    await bus.start((env) => {
-      receive(ctx, env).catch((err: unknown) => log.error("delivery from the bus failed", { err }));
+    await bus.start(
+      (env) => receive(ctx, env),
+      () => {
+        nudgeHere(
+          ctx,
+          [...ctx.local.sessions()].flatMap((s) => (s.user ? [s.user.id] : [])),
+        ).catch((err: unknown) => log.error("resync failed", { err }));
+      },
+    );
+    cluster?.onLost((userIds) => {
+      for (const userId of userIds)
+        ctx.local.sessionOf(userId)?.end(ErrorCode.already_online, "logged in elsewhere");
     });
+    const reaper = cluster
+      ? setInterval(() => {
+          reapDead(ctx).catch((err: unknown) =>
+            log.warn("reaping dead instances failed", { err: String(err) }),
+          );
+        }, REAP_EVERY_MS)
+      : undefined;
     const listener = listen(ctx, {
       hostname: config.host,
       port: config.port,
@@ -81,6 +109,7 @@ export async function startApp(config: Config, deps: AppDeps): Promise<App> {
       listener,
       stop() {
         stopping ??= (async () => {
+          clearInterval(reaper);
           listener.stopAccepting();
           const quiet = Promise.all([...listener.connections].map((c) => c.quiesce()));
           await Promise.race([quiet, Bun.sleep(QUIESCE_MS)]);

@@ -12,6 +12,9 @@ export interface Config {
   port: number;
   /** undefined: chat.sqlite in the working directory. */
   db: string | undefined;
+  /** undefined: run alone, with an in-process bus. */
+  redis: string | undefined;
+  redisPrefix: string;
   maxFrame: number;
   maxOutputBytes: number;
   idleTimeoutSec: number;
@@ -31,6 +34,16 @@ export const OPTIONS = {
     env: "DATABASE_URL",
     default: undefined,
     help: "mysql://user:pass@host:3306/name, or an SQLite file path (default ./chat.sqlite)",
+  },
+  redis: {
+    env: "REDIS_URL",
+    default: undefined,
+    help: "redis://host:6379 to join a cluster (needs a shared MySQL --db)",
+  },
+  redisPrefix: {
+    env: "CHAT_REDIS_PREFIX",
+    default: "chat",
+    help: "prefix of every Redis key and channel, so clusters can share a Redis",
   },
   maxFrame: {
     env: "CHAT_MAX_FRAME",
@@ -108,7 +121,24 @@ export function resolveConfig(raw: Raw, env: Record<string, string | undefined>)
       `--db must be a mysql:// URL or an SQLite file path, not ${JSON.stringify(db.split("://")[0])}://…`,
     );
   }
+  const redis = pick(raw, env, "redis");
+  if (redis !== undefined && !/^rediss?:\/\//.test(redis)) {
+    throw new ConfigError(
+      `--redis must be a redis:// URL, not ${JSON.stringify(redis.split("://")[0])}`,
+    );
+  }
+  if (redis !== undefined && !db?.startsWith("mysql://")) {
+    throw new ConfigError(
+      "--redis needs a shared MySQL database (--db mysql://…): instances must share their data",
+    );
+  }
+  const redisPrefix = pick(raw, env, "redisPrefix") ?? "chat";
+  if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(redisPrefix)) {
+    throw new ConfigError("--redis-prefix must be 1 to 64 letters, digits or _.:-");
+  }
   return {
+    redis,
+    redisPrefix,
     host: pick(raw, env, "host") ?? "127.0.0.1",
     port: int("<port>", pick(raw, env, "port"), 0, 65_535),
     db,

@@ -14,28 +14,36 @@ const flag = (key: keyof typeof OPTIONS, type: "string" | "boolean" = "string") 
   description: `${OPTIONS[key].help} [env ${OPTIONS[key].env}${OPTIONS[key].default !== undefined ? `, default ${OPTIONS[key].default}` : ""}]`,
 });
 
+const args = {
+  host: {
+    type: "positional",
+    required: false,
+    description: `${OPTIONS.host.help} [env CHAT_HOST, default 127.0.0.1]`,
+  },
+  port: {
+    type: "positional",
+    required: false,
+    description: `${OPTIONS.port.help} [env CHAT_PORT, default 6000]`,
+  },
+  db: flag("db"),
+  redis: flag("redis"),
+  "redis-prefix": flag("redisPrefix"),
+  "max-frame": flag("maxFrame"),
+  "max-output": flag("maxOutput"),
+  "idle-timeout": flag("idleTimeout"),
+  "token-ttl": flag("tokenTtl"),
+  secret: flag("secret"),
+  "log-level": flag("logLevel"),
+  "log-json": flag("logJson", "boolean"),
+} as const;
+
+const KNOWN_FLAGS = new Set(
+  Object.entries(args).flatMap(([k, v]) => (v.type === "positional" ? [] : [k, `no-${k}`])),
+);
+
 const main = defineCommand({
   meta: { name: "chatserver", version, description: "Chat server (protocol v1 over TCP)" },
-  args: {
-    host: {
-      type: "positional",
-      required: false,
-      description: `${OPTIONS.host.help} [env CHAT_HOST, default 127.0.0.1]`,
-    },
-    port: {
-      type: "positional",
-      required: false,
-      description: `${OPTIONS.port.help} [env CHAT_PORT, default 6000]`,
-    },
-    db: flag("db"),
-    "max-frame": flag("maxFrame"),
-    "max-output": flag("maxOutput"),
-    "idle-timeout": flag("idleTimeout"),
-    "token-ttl": flag("tokenTtl"),
-    secret: flag("secret"),
-    "log-level": flag("logLevel"),
-    "log-json": flag("logJson", "boolean"),
-  },
+  args,
   async run({ args, rawArgs }) {
     let config: ReturnType<typeof resolveConfig>;
     try {
@@ -83,18 +91,6 @@ const main = defineCommand({
     process.once("SIGTERM", () => stop("SIGTERM"));
   },
 });
-
-const KNOWN_FLAGS = new Set([
-  "db",
-  "max-frame",
-  "max-output",
-  "idle-timeout",
-  "token-ttl",
-  "secret",
-  "log-level",
-  "log-json",
-  "no-log-json",
-]);
 
 /** citty accepts unknown flags and extra positionals silently; a typo should not be ignored. */
 function checkArgs(rawArgs: string[]) {

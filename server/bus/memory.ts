@@ -2,16 +2,21 @@
 import type { Bus, Envelope, Presence } from "../ports/bus.ts";
 
 export function createMemoryBus(instanceId: string): Bus {
-  let handler: ((env: Envelope) => void) | null = null;
+  let handler: ((env: Envelope) => Promise<void>) | null = null;
   return {
     instanceId,
     async start(onEnvelope) {
       handler = onEnvelope;
     },
+    async send(target, env) {
+      if (target !== instanceId || !handler) return false;
+      await handler(env);
+      return true;
+    },
     async publish(target, env) {
       if (target !== instanceId || !handler) return 0;
       const h = handler;
-      queueMicrotask(() => h(env));
+      queueMicrotask(() => void h(env));
       return 1;
     },
     async stop() {
@@ -38,6 +43,9 @@ export function createMemoryPresence(): Presence {
         if (where !== undefined) found.set(id, where);
       }
       return found;
+    },
+    async reap() {
+      return [];
     },
     async stop() {
       online.clear();

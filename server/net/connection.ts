@@ -78,7 +78,15 @@ export function createConnection(
     onOverflow: () => shut(ErrorCode.slow_consumer, defaultMessages.slow_consumer),
     schedule: opts.schedule,
   });
-  const session: Session = { id, remote, user: null, ending: false, pushedRow: 0, out: outbox };
+  const session: Session = {
+    id,
+    remote,
+    user: null,
+    ending: false,
+    pushedRow: 0,
+    out: outbox,
+    end: (code, message = defaultMessages[code]) => shut(code, message),
+  };
 
   const push = (code: ErrorCode, message: string) =>
     outbox.send(JSON.stringify({ type: PushType.error, code, message }));

@@ -1,7 +1,9 @@
 /**
  * Cross-instance ports. The in-process adapters (server/bus/memory.ts) serve a
- * lone instance; the Redis adapters serve a cluster. Services only see these.
+ * lone instance; the Redis adapters (server/bus/redis.ts) serve a cluster.
+ * Services only see these.
  */
+
 /**
  * A push for some users. `json` is the frame as sent (without `\n`). A chat
  * message carries `msg`: such a push must reach each recipient live or be
@@ -21,7 +23,7 @@ export type Envelope =
       to: number[];
     } & Delivery)
   | {
-      /** "Stored messages for this user may have arrived: push the ones not yet pushed." */
+      /** "Stored messages for these users may have arrived: push the ones not yet pushed." */
       kind: "nudge";
       to: number[];
     };
@@ -29,9 +31,19 @@ export type Envelope =
 export interface Bus {
   /** This instance's id, unique in the cluster while it lives. */
   readonly instanceId: string;
-  /** Starts delivering envelopes addressed to this instance to `onEnvelope`. */
-  start(onEnvelope: (env: Envelope) => void): Promise<void>;
-  /** Sends to one instance; resolves to the number of receivers (0: nobody got it). */
+  /**
+   * Starts handing envelopes addressed to this instance to `onEnvelope`;
+   * `onResync` runs when the instance may have missed envelopes (its
+   * subscription was lost and is back), so that it can push what was stored.
+   */
+  start(onEnvelope: (env: Envelope) => Promise<void>, onResync: () => void): Promise<void>;
+  /**
+   * Hands an envelope to one instance and resolves true once that instance has
+   * dealt with it (handed to sockets or stored); false when nobody received it
+   * or no confirmation came in time. False may still mean it was delivered.
+   */
+  send(instanceId: string, env: Envelope): Promise<boolean>;
+  /** Best effort: resolves to the number of receivers (0: nobody got it). */
   publish(instanceId: string, env: Envelope): Promise<number>;
   stop(): Promise<void>;
 }
@@ -42,7 +54,12 @@ export interface Presence {
   claim(userId: number, instanceId: string): Promise<boolean>;
   /** Releases the claim if this instance holds it. */
   release(userId: number, instanceId: string): Promise<void>;
-  /** The instance of each online user among `userIds`. */
+  /** The instance of each online user among `userIds` (users of dead instances are not online). */
   locate(userIds: readonly number[]): Promise<Map<number, string>>;
+  /**
+   * Releases the users of instances that died; returns them, once, to exactly
+   * one caller in the cluster, which tells their friends.
+   */
+  reap(): Promise<number[]>;
   stop(): Promise<void>;
 }

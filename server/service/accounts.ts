@@ -76,7 +76,7 @@ export async function login(
       } finally {
         release();
       }
-      await announce(ctx, me, true);
+      await announce(ctx, me.id, true);
     });
   } catch (err) {
     ctx.local.detach(me.id, session);
@@ -141,7 +141,7 @@ export async function endSession(ctx: Ctx, session: Session, gone: boolean): Pro
       session.ending = false;
     }
   });
-  await announce(ctx, me, false).catch((err: unknown) => {
+  await announce(ctx, me.id, false).catch((err: unknown) => {
     ctx.log.warn("could not announce logout", { user: me.id, err });
   });
 }

@@ -6,7 +6,7 @@
 import type { Bus, Presence } from "../ports/bus.ts";
 import type { Clock, IdGenerator, Logger, PasswordHasher } from "../ports/runtime.ts";
 import type { NewOffline, Store } from "../ports/store.ts";
-import type { UserRef } from "../protocol/messages.ts";
+import type { ErrorCode, UserRef } from "../protocol/messages.ts";
 import type { TokenSigner } from "../tokens.ts";
 import type { LocalUsers } from "./local-users.ts";
 
@@ -40,6 +40,8 @@ export interface Session {
   /** Offline row id up to which stored messages were pushed since this login. */
   pushedRow: number;
   readonly out: Outbox;
+  /** Closes the connection on purpose with a last `error` push. */
+  end(code: ErrorCode, message?: string): void;
 }
 
 export interface Ctx {

@@ -67,11 +67,16 @@ export async function deliver(ctx: Ctx, recipients: readonly number[], d: Delive
   }
   const remote = [...away].map(async ([instance, to]) => {
     const env: Envelope = { kind: "deliver", to, ...d };
-    const receivers = await ctx.bus.publish(instance, env).catch((err: unknown) => {
-      ctx.log.warn("publish failed; storing instead", { instance, err: String(err) });
-      return 0;
-    });
-    if (receivers === 0) missed.push(...to);
+    if (d.msg) {
+      // A message must be confirmed by the instance that has the users, or stored.
+      const done = await ctx.bus.send(instance, env).catch((err: unknown) => {
+        ctx.log.warn("cross-instance send failed; storing instead", { instance, err: String(err) });
+        return false;
+      });
+      if (!done) missed.push(...to);
+    } else {
+      await ctx.bus.publish(instance, env).catch(() => 0);
+    }
   });
   await Promise.all([...local, ...remote]);
   if (d.msg && missed.length > 0) await storeAndNudge(ctx, missed, d);
@@ -96,7 +101,7 @@ async function storeAndNudge(ctx: Ctx, userIds: number[], d: Delivery): Promise<
 }
 
 /** Pushes to each local user what is stored for them and not yet pushed. */
-async function nudgeHere(ctx: Ctx, userIds: readonly number[]): Promise<void> {
+export async function nudgeHere(ctx: Ctx, userIds: readonly number[]): Promise<void> {
   await Promise.all(
     userIds.map((userId) =>
       ctx.local.withLock(userId, async () => {

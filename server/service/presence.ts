@@ -1,5 +1,5 @@
 /** Who is online, as the services see it, and telling friends when that changes. */
-import { PushType, type UserRef } from "../protocol/messages.ts";
+import { PushType } from "../protocol/messages.ts";
 import type { Ctx } from "./context.ts";
 import { deliver } from "./delivery.ts";
 
@@ -10,13 +10,28 @@ export async function onlineAmong(ctx: Ctx, userIds: readonly number[]): Promise
 }
 
 /** Sends a `presence` push to the user's online friends. */
-export async function announce(ctx: Ctx, user: UserRef, online: boolean): Promise<void> {
-  const friends = await ctx.store.friendsOf(user.id);
+export async function announce(ctx: Ctx, userId: number, online: boolean): Promise<void> {
+  const friends = await ctx.store.friendsOf(userId);
   if (friends.length === 0) return;
-  const json = JSON.stringify({ type: PushType.presence, user: user.id, online });
+  const json = JSON.stringify({ type: PushType.presence, user: userId, online });
   await deliver(
     ctx,
     friends.map((f) => f.id),
     { json },
   );
+}
+
+/**
+ * Users released because their instance died: they are offline now, and
+ * their friends are told (one instance in the cluster gets each user once).
+ */
+export async function reapDead(ctx: Ctx): Promise<number> {
+  const gone = await ctx.presence.reap();
+  for (const userId of gone) {
+    await ctx.store.setUserState(userId, "offline");
+    await announce(ctx, userId, false);
+  }
+  if (gone.length > 0)
+    ctx.log.info("released the users of a dead instance", { count: gone.length });
+  return gone.length;
 }

@@ -15,12 +15,33 @@ function configError(raw: Raw, env: Record<string, string | undefined> = {}): Co
   throw new Error(`expected a ConfigError for ${JSON.stringify(raw)} ${JSON.stringify(env)}`);
 }
 
+describe("resolveConfig: cluster options", () => {
+  test("--redis needs a MySQL database and a redis:// URL", () => {
+    expect(configError({ redis: "redis://127.0.0.1:6379" }, {}).message).toContain("MySQL");
+    expect(configError({ redis: "http://x", db: "mysql://h/d" }, {}).message).toContain("--redis");
+    const c = resolveConfig(
+      {},
+      { REDIS_URL: "redis://r:6379", DATABASE_URL: "mysql://h/d", CHAT_REDIS_PREFIX: "t1" },
+    );
+    expect(c.redis).toBe("redis://r:6379");
+    const flagWins = resolveConfig(
+      { redis: "redis://flag:1", db: "mysql://h/d" },
+      { REDIS_URL: "redis://env:2" },
+    );
+    expect(flagWins.redis).toBe("redis://flag:1");
+    expect(c.redisPrefix).toBe("t1");
+    expect(configError({ redisPrefix: "has space" }, {}).message).toContain("--redis-prefix");
+  });
+});
+
 describe("resolveConfig: defaults", () => {
   test("no flags and no environment give the documented defaults", () => {
     expect(resolveConfig({}, {})).toEqual({
       host: "127.0.0.1",
       port: 6000,
       db: undefined,
+      redis: undefined,
+      redisPrefix: "chat",
       maxFrame: 65_536,
       maxOutputBytes: 1_048_576,
       idleTimeoutSec: 90,
@@ -109,6 +130,14 @@ describe("resolveConfig: precedence flag > env > default", () => {
       flagValue: "warn",
     },
     {
+      key: "redisPrefix",
+      field: "redisPrefix",
+      env: "envp",
+      flag: "flagp",
+      envValue: "envp",
+      flagValue: "flagp",
+    },
+    {
       key: "logJson",
       field: "logJson",
       env: "true",
@@ -119,7 +148,9 @@ describe("resolveConfig: precedence flag > env > default", () => {
   ];
 
   test("every option is covered here", () => {
-    expect(cases.map((c) => c.key).sort()).toEqual((Object.keys(OPTIONS) as Key[]).sort());
+    // --redis needs --db as well; its precedence is tested with the cluster options.
+    const all = (Object.keys(OPTIONS) as Key[]).filter((k) => k !== "redis");
+    expect(cases.map((c) => c.key).sort()).toEqual(all.sort());
   });
 
   for (const c of cases) {

@@ -1,0 +1,367 @@
+/**
+ * The cluster's Bus and Presence over Redis (node-redis).
+ *
+ * - Routing: one pub/sub inbox channel per instance. A message for users on
+ *   another instance is published there once per instance (group fan-out is
+ *   batched), and the receiving instance confirms it once its users have it
+ *   (or it stored it); without a confirmation the sender stores the message.
+ *   A publish that reaches nobody (PUBLISH returns 0) is not confirmed either.
+ * - Presence: `user:<id>` names the instance a user is on; an instance is
+ *   alive while its heartbeat (every HEARTBEAT_MS) is younger than DEAD_MS.
+ *   Claims of dead instances do not count, and the reaper releases them and
+ *   tells exactly one live instance, which tells the users' friends.
+ * - Redis trouble: commands fail fast instead of queueing (the caller stores
+ *   or falls back), claims made while Redis is away are re-asserted when it is
+ *   back, and a subscription that looks healthy but delivers nothing is
+ *   caught by a ping through the instance's own inbox and rebuilt.
+ */
+import { createClient, type RedisClientType } from "redis";
+import type { Bus, Envelope, Presence } from "../ports/bus.ts";
+import type { Logger } from "../ports/runtime.ts";
+import { redisNames } from "./redis-names.ts";
+import { CLAIM, HEARTBEAT, LOCATE, REAP, RELEASE, type Script } from "./redis-scripts.ts";
+
+export interface RedisClusterOptions {
+  url: string;
+  prefix: string;
+  instanceId: string;
+  log: Logger;
+  /** How long an unconfirmed cross-instance message is waited for before it is stored. */
+  confirmMs?: number;
+  heartbeatMs?: number;
+  /** An instance whose heartbeat is older than this is dead. */
+  deadMs?: number;
+}
+
+export interface RedisCluster {
+  bus: Bus;
+  presence: Presence;
+  /** This instance's message-id node number (unique among live instances). */
+  node: number;
+  /** Users whose claim was lost to another instance while Redis was away. */
+  onLost(fn: (userIds: number[]) => void): void;
+}
+
+type Wire =
+  | { f: string; e: Envelope; a?: number }
+  | { f: string; acks: number[] }
+  | { f: string; ping: number };
+
+const NODE_LEASE_MS = 60 * 60 * 1000;
+const MAX_NODES = 1024;
+
+export async function connectRedisCluster(opts: RedisClusterOptions): Promise<RedisCluster> {
+  const names = redisNames(opts.prefix);
+  const me = opts.instanceId;
+  const log = opts.log;
+  const confirmMs = opts.confirmMs ?? 3000;
+  const heartbeatMs = opts.heartbeatMs ?? 2000;
+  const deadMs = opts.deadMs ?? 10_000;
+
+  const client = createClient({
+    url: opts.url,
+    disableOfflineQueue: true,
+    socket: { connectTimeout: 3000, reconnectStrategy: (n: number) => Math.min(50 * 2 ** n, 2000) },
+  }) as RedisClientType;
+  const sub = client.duplicate({ disableOfflineQueue: false }) as RedisClientType;
+  let stopping = false;
+  for (const [name, c] of [
+    ["redis", client],
+    ["redis subscriber", sub],
+  ] as const) {
+    let down = false;
+    c.on("error", (err: Error) => {
+      if (!down && !stopping) log.warn(`${name} connection lost`, { err: err.message });
+      down = true;
+    });
+    c.on("ready", () => {
+      if (down) log.info(`${name} connection is back`);
+      down = false;
+    });
+  }
+
+  const where = (() => {
+    const u = new URL(opts.url);
+    return `${u.hostname}:${u.port || 6379}`;
+  })();
+  await withTimeout(
+    Promise.all([client.connect(), sub.connect()]),
+    5000,
+    `cannot reach Redis at ${where}`,
+  ).catch((err: unknown) => {
+    client.destroy();
+    sub.destroy();
+    throw err;
+  });
+
+  const run = async (s: Script, keys: string[], args: (string | number)[]): Promise<unknown> => {
+    const argv = [String(keys.length), ...keys, ...args.map(String)];
+    try {
+      return await client.sendCommand(["EVALSHA", s.sha, ...argv]);
+    } catch (err) {
+      if (!String(err).includes("NOSCRIPT")) throw err;
+      return client.sendCommand(["EVAL", s.src, ...argv]);
+    }
+  };
+
+  // --- message-id node number and heartbeat ---------------------------------
+  const node = await (async () => {
+    const start = Number(await client.incr(names.nodeCounter));
+    for (let i = 0; i < MAX_NODES; i++) {
+      const n = (start + i) % MAX_NODES;
+      if ((await client.set(names.node(n), me, { NX: true, PX: NODE_LEASE_MS })) === "OK") return n;
+    }
+    throw new Error("no free message-id node number: more than 1024 live instances?");
+  })();
+
+  // Users this instance claimed: re-asserted after a Redis outage.
+  const mine = new Set<number>();
+  let lostHandler: (ids: number[]) => void = () => {};
+  let redisWasDown = false;
+
+  const heartbeat = async () => {
+    if (!client.isReady) {
+      redisWasDown = true;
+      return;
+    }
+    const ok = await run(HEARTBEAT, [names.instances, names.node(node)], [me, NODE_LEASE_MS]);
+    if (ok !== 1) log.error("message-id node lease lost to another instance", { node });
+    if (redisWasDown) {
+      redisWasDown = false;
+      await reassert();
+    }
+  };
+  const reassert = async () => {
+    const lost: number[] = [];
+    for (const userId of mine) {
+      const r = await run(
+        CLAIM,
+        [names.user(userId), names.instances],
+        [me, deadMs, userId, names.prefix, 1],
+      );
+      if (r === 0) lost.push(userId);
+    }
+    if (lost.length > 0) {
+      for (const id of lost) mine.delete(id);
+      log.warn("users logged in elsewhere while Redis was away", { count: lost.length });
+      lostHandler(lost);
+    }
+  };
+  await heartbeat();
+  const beat = setInterval(() => {
+    heartbeat().catch((err: unknown) => {
+      redisWasDown = true;
+      log.warn("heartbeat failed", { err: String(err) });
+    });
+  }, heartbeatMs);
+
+  // --- presence --------------------------------------------------------------
+  const presence: Presence = {
+    async claim(userId) {
+      if (!client.isReady) {
+        // Logins go on while Redis is away; the claim is checked when it is back.
+        if (mine.has(userId)) return false;
+        mine.add(userId);
+        redisWasDown = true;
+        return true;
+      }
+      const r = await run(
+        CLAIM,
+        [names.user(userId), names.instances],
+        [me, deadMs, userId, names.prefix, 0],
+      );
+      if (r === 0) return false;
+      mine.add(userId);
+      return true;
+    },
+    async release(userId) {
+      mine.delete(userId);
+      if (!client.isReady) return; // a stale claim dies with a failed re-assertion or the reaper
+      await run(RELEASE, [names.user(userId), names.members(me)], [me, userId]).catch(
+        (err: unknown) => log.warn("release failed", { err: String(err) }),
+      );
+    },
+    async locate(userIds) {
+      const found = new Map<number, string>();
+      if (userIds.length === 0) return found;
+      if (!client.isReady) {
+        for (const id of userIds) if (mine.has(id)) found.set(id, me);
+        return found;
+      }
+      const keys = userIds.map((id) => names.user(id));
+      const r = (await run(LOCATE, [...keys, names.instances], [deadMs])) as string[];
+      r.forEach((inst, i) => {
+        if (inst) found.set(userIds[i]!, inst);
+      });
+      return found;
+    },
+    async reap() {
+      if (!client.isReady) return [];
+      const r = (await run(REAP, [names.instances], [deadMs, names.prefix])) as string[];
+      return r.map(Number);
+    },
+    async stop() {},
+  };
+
+  // --- bus ---------------------------------------------------------------------
+  let handler: ((env: Envelope) => Promise<void>) | null = null;
+  let resync: () => void = () => {};
+  let ackSeq = 0;
+  const pending = new Map<
+    number,
+    { resolve: (ok: boolean) => void; timer: ReturnType<typeof setTimeout> }
+  >();
+  const settle = (id: number, ok: boolean) => {
+    const p = pending.get(id);
+    if (!p) return;
+    pending.delete(id);
+    clearTimeout(p.timer);
+    p.resolve(ok);
+  };
+
+  // Confirmations are sent once per tick per instance, after the tick's socket
+  // writes (the flusher's setImmediate was scheduled first).
+  let acksOut = new Map<string, number[]>();
+  const queueAck = (to: string, id: number) => {
+    if (acksOut.size === 0) setImmediate(flushAcks);
+    const list = acksOut.get(to);
+    if (list) list.push(id);
+    else acksOut.set(to, [id]);
+  };
+  const flushAcks = () => {
+    const batch = acksOut;
+    acksOut = new Map();
+    for (const [to, acks] of batch) {
+      client
+        .publish(names.inbox(to), JSON.stringify({ f: me, acks } satisfies Wire))
+        .catch(() => {});
+    }
+  };
+
+  let pingSeq = 0;
+  let pingSeen = 0;
+  const onWire = (raw: string) => {
+    let w: Wire;
+    try {
+      w = JSON.parse(raw) as Wire;
+    } catch {
+      return;
+    }
+    if ("ping" in w) {
+      pingSeen = Math.max(pingSeen, w.ping);
+      return;
+    }
+    if ("acks" in w) {
+      for (const id of w.acks) settle(id, true);
+      return;
+    }
+    const h = handler;
+    if (!h) return;
+    h(w.e).then(
+      () => {
+        if (w.a !== undefined) queueAck(w.f, w.a);
+      },
+      (err: unknown) => log.error("handling a cross-instance envelope failed", { err }),
+    );
+  };
+
+  const subscribe = () => sub.subscribe(names.inbox(me), onWire);
+  let firstReady = true;
+  sub.on("ready", () => {
+    if (firstReady) return;
+    resync();
+  });
+
+  // Guard against a subscription that looks healthy but delivers nothing.
+  const health = setInterval(
+    async () => {
+      if (!client.isReady || !sub.isReady) return;
+      const expect = ++pingSeq;
+      const receivers = await client
+        .publish(names.inbox(me), JSON.stringify({ f: me, ping: expect } satisfies Wire))
+        .catch(() => -1);
+      if (receivers < 0) return;
+      const healthy = receivers > 0 && pingSeen >= expect - 1;
+      if (!healthy) {
+        log.warn("inbox subscription is not delivering; subscribing again");
+        await sub.unsubscribe(names.inbox(me)).catch(() => {});
+        await subscribe().catch((err: unknown) =>
+          log.warn("subscribe failed", { err: String(err) }),
+        );
+        pingSeen = pingSeq;
+        resync();
+      }
+    },
+    Math.max(1000, heartbeatMs * 2),
+  );
+
+  const bus: Bus = {
+    instanceId: me,
+    async start(onEnvelope, onResync) {
+      handler = onEnvelope;
+      resync = onResync;
+      await subscribe();
+      firstReady = false;
+    },
+    send(instanceId, env) {
+      const id = ++ackSeq;
+      return new Promise<boolean>((resolve) => {
+        const timer = setTimeout(() => settle(id, false), confirmMs);
+        pending.set(id, { resolve, timer });
+        client
+          .publish(names.inbox(instanceId), JSON.stringify({ f: me, e: env, a: id } satisfies Wire))
+          .then(
+            (receivers) => {
+              if (receivers === 0) settle(id, false);
+            },
+            () => settle(id, false),
+          );
+      });
+    },
+    async publish(instanceId, env) {
+      try {
+        return await client.publish(
+          names.inbox(instanceId),
+          JSON.stringify({ f: me, e: env } satisfies Wire),
+        );
+      } catch {
+        return 0;
+      }
+    },
+    async stop() {
+      stopping = true;
+      clearInterval(beat);
+      clearInterval(health);
+      for (const id of [...pending.keys()]) settle(id, false);
+      handler = null;
+      // Leave the cluster at once rather than after DEAD_MS: others stop routing here.
+      await Promise.allSettled([
+        client.zRem(names.instances, me),
+        client.del(names.node(node)),
+        client.del(names.members(me)),
+      ]);
+      await Promise.allSettled([sub.close(), client.close()]);
+    },
+  };
+
+  return {
+    bus,
+    presence,
+    node,
+    onLost(fn) {
+      lostHandler = fn;
+    },
+  };
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  return Promise.race([
+    p.catch((err: unknown) => {
+      throw new Error(`${message}: ${err instanceof Error ? err.message : String(err)}`);
+    }),
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${message}: timed out`)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
