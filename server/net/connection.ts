@@ -150,10 +150,16 @@ export function createConnection(
     outbox.flush();
     outbox.seal(JSON.stringify({ type: PushType.error, code, message }), () => socket.end());
     linger = setTimeout(() => socket.terminate(), LINGER_MS);
-    disconnect(ctx, session).catch((err: unknown) =>
-      ctx.log.error("ending the session failed", { conn: id, err }),
-    );
+    void endLogin();
   };
+
+  // The login ends once per connection, when it is closed on purpose or when
+  // the socket closes, whichever comes first; both wait for the same end.
+  let loginEnded: Promise<void> | null = null;
+  const endLogin = () =>
+    (loginEnded ??= disconnect(ctx, session).catch((err: unknown) =>
+      ctx.log.error("ending the session failed", { conn: id, err }),
+    ));
 
   const self: Connection = {
     session,
@@ -176,7 +182,7 @@ export function createConnection(
         clearTimeout(linger);
         outbox.close();
         await running;
-        await disconnect(ctx, session);
+        await endLogin();
       })().finally(onFinished);
       return ended;
     },

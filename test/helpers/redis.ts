@@ -1,0 +1,103 @@
+/**
+ * Redis for tests: a unique key and channel prefix per run, removed
+ * afterwards; and a private redis-server on a free port for tests that must
+ * stop and restart Redis (never the shared one).
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { Subprocess } from "bun";
+import { createClient } from "redis";
+import { REDIS_URL } from "../setup.ts";
+
+export const haveRedis = () => process.env.HAVE_REDIS === "1";
+export { REDIS_URL };
+
+export const uniquePrefix = (label = "t") =>
+  `chattest:${label}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
+
+/** Deletes every key under the prefix. */
+export async function dropPrefix(prefix: string, url = REDIS_URL): Promise<void> {
+  const c = createClient({ url });
+  c.on("error", () => {});
+  await c.connect();
+  try {
+    for await (const keys of c.scanIterator({ MATCH: `${prefix}:*`, COUNT: 500 })) {
+      if (keys.length > 0) await c.del(keys);
+    }
+  } finally {
+    await c.close();
+  }
+}
+
+export interface PrivateRedis {
+  url: string;
+  port: number;
+  stop(): Promise<void>;
+  start(): Promise<void>;
+  dispose(): Promise<void>;
+}
+
+/** A redis-server of our own, on a free port, that a test may stop and start. */
+export async function privateRedis(): Promise<PrivateRedis> {
+  const dir = mkdtempSync(join(tmpdir(), "chat-redis-"));
+  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = probe.port;
+  probe.stop(true);
+  let proc: Subprocess | null = null;
+  const start = async () => {
+    proc = Bun.spawn(
+      [
+        "redis-server",
+        "--port",
+        String(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        dir,
+      ],
+      { stdout: "ignore", stderr: "ignore" },
+    );
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const ok = await new Promise<boolean>((resolve) => {
+        Bun.connect({
+          hostname: "127.0.0.1",
+          port,
+          socket: {
+            open(s) {
+              s.end();
+              resolve(true);
+            },
+            data() {},
+            connectError: () => resolve(false),
+          },
+        }).catch(() => resolve(false));
+      });
+      if (ok) return;
+      if (Date.now() > deadline) throw new Error("private redis-server did not start");
+      await Bun.sleep(20);
+    }
+  };
+  const stop = async () => {
+    if (!proc) return;
+    proc.kill("SIGKILL");
+    await proc.exited;
+    proc = null;
+  };
+  await start();
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    port,
+    start,
+    stop,
+    async dispose() {
+      await stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
