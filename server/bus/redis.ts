@@ -116,6 +116,8 @@ export async function connectRedisCluster(opts: RedisClusterOptions): Promise<Re
 
   // Users this instance claimed: re-asserted after a Redis outage.
   const mine = new Set<number>();
+  // Users who logged out while Redis was away: their claims are dropped when it is back.
+  const unreleased = new Set<number>();
   let lostHandler: (ids: number[]) => void = () => {};
   let redisWasDown = false;
 
@@ -132,6 +134,11 @@ export async function connectRedisCluster(opts: RedisClusterOptions): Promise<Re
     }
   };
   const reassert = async () => {
+    for (const userId of unreleased) {
+      if (!mine.has(userId))
+        await run(RELEASE, [names.user(userId), names.members(me)], [me, userId]);
+      unreleased.delete(userId);
+    }
     const lost: number[] = [];
     for (const userId of mine) {
       const r = await run(
@@ -156,40 +163,60 @@ export async function connectRedisCluster(opts: RedisClusterOptions): Promise<Re
   }, heartbeatMs);
 
   // --- presence --------------------------------------------------------------
+  // While Redis is away (or a command to it fails), presence falls back to
+  // what this instance knows: its own users. Everyone else counts as offline,
+  // so messages for them are stored, and pushed when Redis is back (resync).
+  const localOnly = (userIds: readonly number[]) => {
+    const found = new Map<number, string>();
+    for (const id of userIds) if (mine.has(id)) found.set(id, me);
+    return found;
+  };
+  const claimLocally = (userId: number) => {
+    if (mine.has(userId)) return false;
+    mine.add(userId);
+    redisWasDown = true; // checked against the registry when Redis is back
+    return true;
+  };
+
   const presence: Presence = {
     async claim(userId) {
-      if (!client.isReady) {
-        // Logins go on while Redis is away; the claim is checked when it is back.
-        if (mine.has(userId)) return false;
-        mine.add(userId);
-        redisWasDown = true;
-        return true;
+      if (!client.isReady) return claimLocally(userId);
+      let r: unknown;
+      try {
+        r = await run(
+          CLAIM,
+          [names.user(userId), names.instances],
+          [me, deadMs, userId, names.prefix, 0],
+        );
+      } catch (err) {
+        log.warn("claim failed; accepting the login locally", { err: String(err) });
+        return claimLocally(userId);
       }
-      const r = await run(
-        CLAIM,
-        [names.user(userId), names.instances],
-        [me, deadMs, userId, names.prefix, 0],
-      );
       if (r === 0) return false;
       mine.add(userId);
       return true;
     },
     async release(userId) {
       mine.delete(userId);
-      if (!client.isReady) return; // a stale claim dies with a failed re-assertion or the reaper
-      await run(RELEASE, [names.user(userId), names.members(me)], [me, userId]).catch(
-        (err: unknown) => log.warn("release failed", { err: String(err) }),
-      );
+      const later = () => {
+        unreleased.add(userId);
+        redisWasDown = true;
+      };
+      if (!client.isReady) return later();
+      await run(RELEASE, [names.user(userId), names.members(me)], [me, userId]).catch(later);
     },
     async locate(userIds) {
-      const found = new Map<number, string>();
-      if (userIds.length === 0) return found;
-      if (!client.isReady) {
-        for (const id of userIds) if (mine.has(id)) found.set(id, me);
-        return found;
-      }
+      if (userIds.length === 0) return new Map();
+      if (!client.isReady) return localOnly(userIds);
       const keys = userIds.map((id) => names.user(id));
-      const r = (await run(LOCATE, [...keys, names.instances], [deadMs])) as string[];
+      let r: string[];
+      try {
+        r = (await run(LOCATE, [...keys, names.instances], [deadMs])) as string[];
+      } catch (err) {
+        log.warn("locate failed; only local users count as online", { err: String(err) });
+        return localOnly(userIds);
+      }
+      const found = new Map<number, string>();
       r.forEach((inst, i) => {
         if (inst) found.set(userIds[i]!, inst);
       });
