@@ -21,6 +21,8 @@ export interface TtyOptions {
 interface RlInternals {
   _writeToOutput(s: string): void;
   history: string[];
+  /** The row of the cursor when readline last drew the line; its redraw moves up that many rows first. */
+  prevRows?: number;
 }
 
 export async function runTty(o: TtyOptions): Promise<number> {
@@ -85,13 +87,23 @@ export async function runTty(o: TtyOptions): Promise<number> {
       output.write(`${line}\n${asking?.question ?? ""}`);
       return;
     }
-    // The typed line may wrap over several rows: go to the first one and clear down from there.
+    clearPrompt();
+    output.write(`${line}\n`);
+    rl.prompt(true);
+  }
+
+  /**
+   * Erases the prompt and the typed line, which may wrap over several rows, leaving the
+   * cursor where the prompt started, so that the next rl.prompt(true) draws it afresh.
+   */
+  function clearPrompt(): void {
     const { rows } = rl.getCursorPos();
     readline.moveCursor(output, 0, -rows);
     readline.cursorTo(output, 0);
     readline.clearScreenDown(output);
-    output.write(`${line}\n`);
-    rl.prompt(true);
+    // readline's redraw first moves up by the rows of its last drawing: we are already at the
+    // top, and left as it was it would go up into (and erase) the lines printed above the prompt.
+    internals.prevRows = 0;
   }
 
   const ui: Ui = {
@@ -107,7 +119,8 @@ export async function runTty(o: TtyOptions): Promise<number> {
       });
     },
     changed() {
-      if (asking || !started) return;
+      if (asking || !started || closed) return;
+      clearPrompt();
       rl.setPrompt(promptText());
       rl.prompt(true);
     },

@@ -17,7 +17,7 @@ export interface StartOptions {
 }
 
 export interface Tmux {
-  /** The name of the private server's socket (`tmux -L <socket>`). */
+  /** The path of the private server's socket (`tmux -S <socket>`), in a directory of its own. */
   readonly socket: string;
   /** Runs `argv` in a new detached session; the pane stays when it exits (remain-on-exit). */
   start(session: string, argv: string[], opts?: StartOptions): void;
@@ -65,8 +65,9 @@ const plain = (s: string) =>
 export function createTmux(prefix = "chat-e2e"): Tmux {
   if (!TMUX) throw new Error("tmux is not installed");
   const tmux = TMUX;
-  const socket = `${prefix}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
-  const dir = mkdtempSync(join(tmpdir(), "chat-tmux-"));
+  // The socket lives in a directory of our own, removed with it: nothing is left behind.
+  const dir = mkdtempSync(join(tmpdir(), `${prefix}-`));
+  const socket = join(dir, "tmux.sock");
   const conf = join(dir, "tmux.conf");
   // A known configuration instead of the user's: no status line, panes kept after exit.
   writeFileSync(
@@ -81,7 +82,7 @@ export function createTmux(prefix = "chat-e2e"): Tmux {
   };
 
   const run = (args: string[]): string => {
-    const p = Bun.spawnSync([tmux, "-L", socket, "-f", conf, ...args], {
+    const p = Bun.spawnSync([tmux, "-S", socket, "-f", conf, ...args], {
       env,
       stdout: "pipe",
       stderr: "pipe",
@@ -174,14 +175,14 @@ export function createTmux(prefix = "chat-e2e"): Tmux {
       }
     },
     killSession(session) {
-      Bun.spawnSync([tmux, "-L", socket, "kill-session", "-t", session], {
+      Bun.spawnSync([tmux, "-S", socket, "kill-session", "-t", session], {
         env,
         stdout: "ignore",
         stderr: "ignore",
       });
     },
     kill() {
-      Bun.spawnSync([tmux, "-L", socket, "kill-server"], {
+      Bun.spawnSync([tmux, "-S", socket, "kill-server"], {
         env,
         stdout: "ignore",
         stderr: "ignore",
