@@ -31,7 +31,7 @@ export function createMemoryPresence(): Presence {
     async claim(userId, instanceId) {
       if (online.has(userId)) return false;
       online.set(userId, instanceId);
-      return true;
+      return "claimed";
     },
     async release(userId, instanceId) {
       if (online.get(userId) === instanceId) online.delete(userId);

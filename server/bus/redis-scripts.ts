@@ -29,18 +29,21 @@ const script = (body: string): Script => {
 
 /**
  * KEYS: user key, instances. ARGV: me, deadMs, userId, prefix, reclaim (1/0).
- * 1: claimed. 0: online on a live instance (or, unless reclaiming, already here).
+ * 2: claimed. 3: claimed from a dead instance that had not been reaped.
+ * 0: online on a live instance (or, unless reclaiming, already here).
  */
 export const CLAIM = script(`
 local cur = redis.call('GET', KEYS[1])
+local result = 2
 if cur then
   if cur == ARGV[1] then return tonumber(ARGV[5]) end
   if alive(KEYS[2], cur, tonumber(ARGV[2])) then return 0 end
   redis.call('SREM', ARGV[4] .. ':members:' .. cur, ARGV[3])
+  result = 3
 end
 redis.call('SET', KEYS[1], ARGV[1])
 redis.call('SADD', ARGV[4] .. ':members:' .. ARGV[1], ARGV[3])
-return 2
+return result
 `);
 
 /** KEYS: user key, my members set. ARGV: me, userId. */

@@ -48,6 +48,8 @@ type Wire =
   | { f: string; ping: number };
 
 const NODE_LEASE_MS = 60 * 60 * 1000;
+const MAX_MISSED = 100_000;
+const MISSED_TRIES = 15;
 const MAX_NODES = 1024;
 
 export async function connectRedisCluster(opts: RedisClusterOptions): Promise<RedisCluster> {
@@ -118,6 +120,9 @@ export async function connectRedisCluster(opts: RedisClusterOptions): Promise<Re
   const mine = new Set<number>();
   // Users who logged out while Redis was away: their claims are dropped when it is back.
   const unreleased = new Set<number>();
+  // Users looked up while Redis was away (so possibly stored for, unannounced):
+  // wherever they are when it is back, their instance is nudged to push it.
+  const missed = new Map<number, number>(); // user -> heartbeats left to find them
   let lostHandler: (ids: number[]) => void = () => {};
   let redisWasDown = false;
 
@@ -131,7 +136,7 @@ export async function connectRedisCluster(opts: RedisClusterOptions): Promise<Re
     if (redisWasDown) {
       redisWasDown = false;
       await reassert();
-    }
+    } else await nudgeMissed();
   };
   const reassert = async () => {
     for (const userId of unreleased) {
@@ -153,6 +158,23 @@ export async function connectRedisCluster(opts: RedisClusterOptions): Promise<Re
       log.warn("users logged in elsewhere while Redis was away", { count: lost.length });
       lostHandler(lost);
     }
+    await nudgeMissed();
+  };
+  // Another instance may re-assert its users only on its next heartbeat, so a
+  // user not found now is looked for again for a while.
+  const nudgeMissed = async () => {
+    if (missed.size === 0) return;
+    const where = await presence.locate([...missed.keys()]);
+    const byInstance = new Map<string, number[]>();
+    for (const [userId, left] of missed) {
+      const inst = where.get(userId);
+      if (inst) {
+        byInstance.set(inst, [...(byInstance.get(inst) ?? []), userId]);
+        missed.delete(userId);
+      } else if (left <= 1) missed.delete(userId);
+      else missed.set(userId, left - 1);
+    }
+    for (const [inst, to] of byInstance) await bus.publish(inst, { kind: "nudge", to });
   };
   await heartbeat();
   const beat = setInterval(() => {
@@ -168,14 +190,17 @@ export async function connectRedisCluster(opts: RedisClusterOptions): Promise<Re
   // so messages for them are stored, and pushed when Redis is back (resync).
   const localOnly = (userIds: readonly number[]) => {
     const found = new Map<number, string>();
-    for (const id of userIds) if (mine.has(id)) found.set(id, me);
+    for (const id of userIds) {
+      if (mine.has(id)) found.set(id, me);
+      else if (missed.size < MAX_MISSED) missed.set(id, MISSED_TRIES);
+    }
     return found;
   };
   const claimLocally = (userId: number) => {
     if (mine.has(userId)) return false;
     mine.add(userId);
     redisWasDown = true; // checked against the registry when Redis is back
-    return true;
+    return "claimed" as const;
   };
 
   const presence: Presence = {
@@ -194,7 +219,7 @@ export async function connectRedisCluster(opts: RedisClusterOptions): Promise<Re
       }
       if (r === 0) return false;
       mine.add(userId);
-      return true;
+      return r === 3 ? "revived" : "claimed";
     },
     async release(userId) {
       mine.delete(userId);

@@ -50,8 +50,12 @@ export interface Bus {
 
 /** Which instance each logged-in user is on; one login per user in the cluster. */
 export interface Presence {
-  /** Claims the user for this instance; false when the user is online anywhere. */
-  claim(userId: number, instanceId: string): Promise<boolean>;
+  /**
+   * Claims the user for this instance: "claimed", "revived" when the claim
+   * was taken from an instance that died (its end was not yet announced), or
+   * false when the user is online anywhere.
+   */
+  claim(userId: number, instanceId: string): Promise<"claimed" | "revived" | false>;
   /** Releases the claim if this instance holds it. */
   release(userId: number, instanceId: string): Promise<void>;
   /** The instance of each online user among `userIds` (users of dead instances are not online). */

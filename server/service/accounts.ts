@@ -52,7 +52,8 @@ export async function login(
 ): Promise<WithFollowUp<ReplyData["login"]>> {
   const row = p.token !== undefined ? await byToken(ctx, p.token) : await byPassword(ctx, p);
   const me: UserRef = { id: row.id, name: row.name };
-  if (!(await ctx.presence.claim(me.id, ctx.instanceId))) return fail(ErrorCode.already_online);
+  const claim = await ctx.presence.claim(me.id, ctx.instanceId);
+  if (!claim) return fail(ErrorCode.already_online);
   // Held until the stored backlog is pushed: live messages for this user wait
   // behind it, so they arrive after everything stored before them.
   const release = await ctx.local.lock(me.id);
@@ -76,6 +77,8 @@ export async function login(
       } finally {
         release();
       }
+      // The user's previous session died with its instance and nobody said so yet.
+      if (claim === "revived") await announce(ctx, me.id, false);
       await announce(ctx, me.id, true);
     });
   } catch (err) {
