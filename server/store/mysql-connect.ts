@@ -25,8 +25,8 @@ export function parseMysqlUrl(url: string): MysqlTarget {
   return { where, database, secret: decodeURIComponent(parsed.password) };
 }
 
-export function createMysqlPool(url: string): Pool {
-  return mysql.createPool({
+export function createMysqlPool(url: string, queryTimeoutMs = 4000): Pool {
+  const pool = mysql.createPool({
     uri: url,
     connectionLimit: 10,
     // The tables are utf8mb4_bin; a utf8mb4 connection keeps 4-byte characters intact.
@@ -34,6 +34,39 @@ export function createMysqlPool(url: string): Pool {
     enableKeepAlive: true,
     connectTimeout: 5000,
   });
+  return withQueryTimeout(pool, queryTimeoutMs);
+}
+
+type Queryable = Record<"query" | "execute", (q: unknown, ...rest: unknown[]) => unknown>;
+
+/**
+ * Gives every query mysql2's per-query `timeout` (drizzle passes none): a
+ * query on a server that stopped answering fails, and mysql2 destroys its
+ * connection, so the pool does not fill up with connections that hang forever.
+ */
+function withQueryTimeout(pool: Pool, ms: number): Pool {
+  const wrap = (target: Queryable) => {
+    for (const method of ["query", "execute"] as const) {
+      const original = target[method].bind(target);
+      target[method] = (q: unknown, ...rest: unknown[]) =>
+        original(
+          typeof q === "string" ? { sql: q, timeout: ms } : { timeout: ms, ...(q as object) },
+          ...rest,
+        );
+    }
+  };
+  wrap(pool as unknown as Queryable);
+  const getConnection = pool.getConnection.bind(pool);
+  const wrapped = new WeakSet<object>();
+  pool.getConnection = async () => {
+    const conn = await getConnection();
+    if (!wrapped.has(conn)) {
+      wrap(conn as unknown as Queryable);
+      wrapped.add(conn);
+    }
+    return conn;
+  };
+  return pool;
 }
 
 // Failures below the SQL layer: nothing answered, or not as MySQL.

@@ -56,7 +56,7 @@ export async function openMysqlStore(url: string, options: MysqlStoreOptions = {
     await pool.end().catch(() => {});
     throw err;
   }
-  return withDeadline(mysqlStore(pool), options.callTimeoutMs ?? 10_000, "MySQL");
+  return withDeadline(mysqlStore(pool), options.callTimeoutMs ?? 5000, "MySQL");
 }
 
 function isDuplicateKey(err: unknown): boolean {
@@ -293,7 +293,9 @@ function mysqlStore(pool: Pool): Store {
     },
 
     async close() {
-      await pool.end();
+      // A connection stuck on a server that stopped answering would hold end()
+      // forever; closing must not outlast the shutdown deadline.
+      await Promise.race([pool.end(), Bun.sleep(1500)]);
     },
   };
 }

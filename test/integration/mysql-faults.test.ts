@@ -1,0 +1,77 @@
+/**
+ * MySQL trouble: while the database is unreachable or stops answering,
+ * requests that need it answer `internal` promptly, the server stays up and
+ * keeps serving what needs no database, and it recovers by itself.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { type App, startApp } from "../../server/app.ts";
+import { resolveConfig } from "../../server/config.ts";
+import { ErrorCode } from "../../server/protocol/messages.ts";
+import { connect } from "../helpers/client.ts";
+import { createTestDatabase, haveMysql, type TestDatabase } from "../helpers/mysql.ts";
+import { quietLogger } from "../helpers/server.ts";
+import { type TcpProxy, tcpProxy } from "../helpers/tcp-proxy.ts";
+import { PASSWORD, uniqueName } from "../helpers/users.ts";
+
+describe.skipIf(!haveMysql())("MySQL faults", () => {
+  let db: TestDatabase;
+  let proxy: TcpProxy;
+  let app: App;
+  const errors: string[] = [];
+
+  beforeAll(async () => {
+    db = await createTestDatabase("fault");
+    const real = new URL(db.url);
+    proxy = await tcpProxy(real.hostname, Number(real.port || 3306));
+    const viaProxy = new URL(db.url);
+    viaProxy.port = String(proxy.port);
+    const config = resolveConfig({ host: "127.0.0.1", port: "0", db: viaProxy.toString() }, {});
+    app = await startApp(config, { log: quietLogger(errors) });
+  });
+  afterAll(async () => {
+    proxy.restore();
+    await app.stop();
+    proxy.stop();
+    await db.drop();
+  });
+
+  async function pair() {
+    const a = await connect(app.port);
+    const b = await connect(app.port);
+    const [na, nb] = [uniqueName(), uniqueName()];
+    const ua = (await a.ok("register", { name: na, password: PASSWORD })).user;
+    const ub = (await b.ok("register", { name: nb, password: PASSWORD })).user;
+    await a.ok("login", { id: ua.id, password: PASSWORD });
+    await b.ok("login", { id: ub.id, password: PASSWORD });
+    return { a, b, ua, ub };
+  }
+
+  async function timed<T>(p: Promise<T>): Promise<[T, number]> {
+    const t0 = performance.now();
+    const v = await p;
+    return [v, performance.now() - t0];
+  }
+
+  for (const fault of ["cut", "hang"] as const) {
+    test(`database ${fault === "cut" ? "unreachable" : "not answering"}: internal, promptly; then recovery`, async () => {
+      const { a, b, ub } = await pair();
+      proxy[fault]();
+      const [code, ms] = await timed(a.fail("addFriend", { user: ub.id }));
+      expect(code).toBe(ErrorCode.internal);
+      expect(ms).toBeLessThan(7000);
+      // The connection and the server are fine: what needs no database works.
+      expect(await b.ok("ping")).toEqual({});
+      proxy.restore();
+      const t0 = performance.now();
+      let r = await a.request("addFriend", { user: ub.id });
+      while (!r.ok && performance.now() - t0 < 15_000)
+        r = await a.request("addFriend", { user: ub.id });
+      expect(r.ok).toBe(true);
+      console.log(
+        `MySQL ${fault}: internal after ${Math.round(ms)} ms; recovered ${Math.round(performance.now() - t0)} ms after the database returned`,
+      );
+      a.close();
+      b.close();
+    }, 60_000);
+  }
+});
