@@ -73,20 +73,23 @@ return out
 
 /**
  * KEYS: instances, node key. ARGV: me, node lease ms.
- * Records this instance as alive; returns 1, or 0 when the node lease was lost.
+ * Records this instance as alive. Returns lease * 2 + forgotten: lease is 1
+ * unless the node lease was lost to another instance; forgotten is 1 when the
+ * registry did not know this instance (Redis restarted empty, or the
+ * instance was taken for dead), so its claims must be asserted again.
  */
 export const HEARTBEAT = script(`
-redis.call('ZADD', KEYS[1], now(), ARGV[1])
+local forgotten = redis.call('ZADD', KEYS[1], now(), ARGV[1])
 local owner = redis.call('GET', KEYS[2])
+local lease = 0
 if owner == ARGV[1] then
   redis.call('PEXPIRE', KEYS[2], ARGV[2])
-  return 1
-end
-if not owner then
+  lease = 1
+elseif not owner then
   redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
-  return 1
+  lease = 1
 end
-return 0
+return lease * 2 + forgotten
 `);
 
 /**

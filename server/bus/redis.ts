@@ -77,8 +77,14 @@ export async function connectRedisCluster(opts: RedisClusterOptions): Promise<Re
       down = true;
     });
     c.on("ready", () => {
-      if (down) log.info(`${name} connection is back`);
+      if (!down) return;
       down = false;
+      log.info(`${name} connection is back`);
+      // Re-register and re-assert at once rather than at the next heartbeat.
+      if (c === client) {
+        redisWasDown = true;
+        void beatNow();
+      }
     });
   }
 
@@ -126,14 +132,19 @@ export async function connectRedisCluster(opts: RedisClusterOptions): Promise<Re
   let lostHandler: (ids: number[]) => void = () => {};
   let redisWasDown = false;
 
+  let first = true;
   const heartbeat = async () => {
     if (!client.isReady) {
       redisWasDown = true;
       return;
     }
-    const ok = await run(HEARTBEAT, [names.instances, names.node(node)], [me, NODE_LEASE_MS]);
-    if (ok !== 1) log.error("message-id node lease lost to another instance", { node });
-    if (redisWasDown) {
+    const r = Number(
+      await run(HEARTBEAT, [names.instances, names.node(node)], [me, NODE_LEASE_MS]),
+    );
+    if ((r & 2) === 0) log.error("message-id node lease lost to another instance", { node });
+    const forgotten = (r & 1) === 1 && !first;
+    first = false;
+    if (redisWasDown || forgotten) {
       redisWasDown = false;
       await reassert();
     } else await nudgeMissed();
@@ -159,6 +170,9 @@ export async function connectRedisCluster(opts: RedisClusterOptions): Promise<Re
       lostHandler(lost);
     }
     await nudgeMissed();
+    // Others stored for our users while their claims were missing from Redis
+    // and could not tell us: push whatever is stored for them now.
+    resync();
   };
   // Another instance may re-assert its users only on its next heartbeat, so a
   // user not found now is looked for again for a while.
@@ -176,18 +190,29 @@ export async function connectRedisCluster(opts: RedisClusterOptions): Promise<Re
     }
     for (const [inst, to] of byInstance) await bus.publish(inst, { kind: "nudge", to });
   };
-  await heartbeat();
-  const beat = setInterval(() => {
+  const beatNow = () =>
     heartbeat().catch((err: unknown) => {
       redisWasDown = true;
-      log.warn("heartbeat failed", { err: String(err) });
+      degraded("heartbeat", err);
     });
-  }, heartbeatMs);
+  await heartbeat();
+  const beat = setInterval(beatNow, heartbeatMs);
 
   // --- presence --------------------------------------------------------------
   // While Redis is away (or a command to it fails), presence falls back to
   // what this instance knows: its own users. Everyone else counts as offline,
   // so messages for them are stored, and pushed when Redis is back (resync).
+  // One warning per outage is enough; a line per failed call would flood the log.
+  let warnedAt = 0;
+  const degraded = (what: string, err: unknown) => {
+    const now = Date.now();
+    if (now - warnedAt < 10_000) return;
+    warnedAt = now;
+    log.warn(`Redis unavailable (${what}); serving locally and storing for other instances`, {
+      err: String(err),
+    });
+  };
+
   const localOnly = (userIds: readonly number[]) => {
     const found = new Map<number, string>();
     for (const id of userIds) {
@@ -214,7 +239,7 @@ export async function connectRedisCluster(opts: RedisClusterOptions): Promise<Re
           [me, deadMs, userId, names.prefix, 0],
         );
       } catch (err) {
-        log.warn("claim failed; accepting the login locally", { err: String(err) });
+        degraded("claim", err);
         return claimLocally(userId);
       }
       if (r === 0) return false;
@@ -238,7 +263,7 @@ export async function connectRedisCluster(opts: RedisClusterOptions): Promise<Re
       try {
         r = (await run(LOCATE, [...keys, names.instances], [deadMs])) as string[];
       } catch (err) {
-        log.warn("locate failed; only local users count as online", { err: String(err) });
+        degraded("locate", err);
         return localOnly(userIds);
       }
       const found = new Map<number, string>();

@@ -73,6 +73,7 @@ function pump(sender: Member, targets: Member[]) {
       accepted.get(t.id)!.push(r.data.id);
     }
   })();
+  done.catch(() => {}); // a test that fails early never stops its pumps
   return {
     accepted,
     async stop() {
@@ -206,15 +207,33 @@ describe.skipIf(!enabled)("cluster of compiled instances", () => {
       );
       const newcomer = await member(x.port);
       const sentDuring = pumps[0]!.accepted.get(b.id)!.length;
-      while (pumps[0]!.accepted.get(b.id)!.length < sentDuring + 5) await a.c.ok("ping");
-
-      await redis.start();
-      // Recovery: a cross-instance message arrives live again.
-      const probeFrom = pumps[0]!.accepted.get(b.id)!.length;
-      for (;;) {
-        const m = await b.c.message((x) => !x.offline, 20_000);
-        if (pumps[0]!.accepted.get(b.id)!.indexOf(m.id) >= probeFrom) break;
+      // Keep Redis down for a few seconds of traffic (longer than a heartbeat).
+      while (
+        pumps[0]!.accepted.get(b.id)!.length < sentDuring + 5 ||
+        performance.now() - t0 < 3000
+      ) {
+        await a.c.ok("ping");
       }
+
+      const lastBefore = BigInt(pumps[0]!.accepted.get(b.id)!.at(-1)!);
+      await redis.start();
+      // Recovery: a message from the other instance, sent after Redis is back, arrives live.
+      await b.c
+        .message((m) => !m.offline && m.from.id === a.id && BigInt(m.id) > lastBefore, 20_000)
+        .catch((err) => {
+          for (const [n, p] of [
+            ["x", x],
+            ["y", y],
+          ] as const) {
+            for (const l of p.logs)
+              if (l.level !== "debug") console.log(n, JSON.stringify(l).slice(0, 400));
+          }
+          console.log(
+            "b frames tail",
+            JSON.stringify(b.c.frames.filter((f) => f.type !== "reply").slice(-3)),
+          );
+          throw err;
+        });
       const recovered = performance.now() - t0;
       for (const p of pumps) await p.stop();
 

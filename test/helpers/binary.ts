@@ -31,9 +31,8 @@ export const emptyDir = () => mkdtempSync(join(tmpdir(), "chat-bin-"));
 export interface ServerProcess {
   proc: Subprocess<"ignore", "pipe", "pipe">;
   port: number;
-  /** JSON log lines read so far. */
+  /** JSON log lines read so far, from stdout and stderr. */
   logs: Record<string, unknown>[];
-  stderr(): Promise<string>;
   /** Resolves with the exit code. */
   exited: Promise<number>;
 }
@@ -74,6 +73,23 @@ export async function spawnServer(
     }
   })();
   await ready;
+  // Read stderr (warnings and errors) too, into the same list: a pipe nobody
+  // reads fills up and then blocks the server on its next log line.
+  void (async () => {
+    let rest = "";
+    for await (const chunk of proc.stderr) {
+      rest += new TextDecoder().decode(chunk);
+      const lines = rest.split("\n");
+      rest = lines.pop() ?? "";
+      for (const line of lines) {
+        try {
+          logs.push(JSON.parse(line));
+        } catch {
+          logs.push({ level: "stderr", msg: line });
+        }
+      }
+    }
+  })();
   // Keep reading so the pipe never fills.
   void (async () => {
     for (;;) {
@@ -88,5 +104,5 @@ export async function spawnServer(
       }
     }
   })();
-  return { proc, port, logs, stderr: () => new Response(proc.stderr).text(), exited: proc.exited };
+  return { proc, port, logs, exited: proc.exited };
 }

@@ -110,5 +110,5 @@ async function startOnce(
   }
   // Keep reading so the pipe never fills.
   void readLines(false);
-  return { proc, port, logs, stderr: () => stderrText, exited: proc.exited };
+  return { proc, port, logs, exited: proc.exited };
 }
