@@ -13,6 +13,7 @@ import type { Store } from "./ports/store.ts";
 import { ErrorCode } from "./protocol/messages.ts";
 import type { Ctx } from "./service/context.ts";
 import { nudgeHere, receive } from "./service/delivery.ts";
+import { createKnownUsers } from "./service/known-users.ts";
 import { createLocalUsers } from "./service/local-users.ts";
 import { reapDead } from "./service/presence.ts";
 import { openStore } from "./store/open.ts";
@@ -72,6 +73,7 @@ export async function startApp(config: Config, deps: AppDeps): Promise<App> {
       tokens: createTokenSigner(secret),
       tokenTtlSec: config.tokenTtlSec,
       local: createLocalUsers(),
+      known: createKnownUsers(),
       log,
     };
     await bus.start(

@@ -8,6 +8,7 @@ import type { Clock, IdGenerator, Logger, PasswordHasher } from "../ports/runtim
 import type { NewOffline, Store } from "../ports/store.ts";
 import type { ErrorCode, UserRef } from "../protocol/messages.ts";
 import type { TokenSigner } from "../tokens.ts";
+import type { KnownUsers } from "./known-users.ts";
 import type { LocalUsers } from "./local-users.ts";
 
 /** A connection's queue of frames for its peer, owned by the network layer. */
@@ -55,6 +56,7 @@ export interface Ctx {
   readonly tokens: TokenSigner;
   readonly tokenTtlSec: number;
   readonly local: LocalUsers;
+  readonly known: KnownUsers;
   readonly log: Logger;
 }
 

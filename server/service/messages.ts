@@ -40,7 +40,10 @@ export async function chat(
   session: Session,
   p: Payload<typeof RequestType.chat>,
 ): Promise<ReplyData["chat"]> {
-  if (!(await ctx.store.userById(p.to))) return fail(ErrorCode.no_such_user);
+  if (!ctx.known.has(p.to)) {
+    if (!(await ctx.store.userById(p.to))) return fail(ErrorCode.no_such_user);
+    ctx.known.add(p.to);
+  }
   return send(ctx, session, [p.to], { to: p.to }, p.text);
 }
 

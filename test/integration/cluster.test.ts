@@ -240,7 +240,9 @@ describe.skipIf(!enabled)("cluster of three instances", () => {
     await c.ok("login", { id: u.id, password: PASSWORD });
     await a.c.ok("addFriend", { user: u.id });
     await extra.stop();
-    expect(await a.c.push((f) => f.type === "presence" && f.user === u.id)).toMatchObject({
+    expect(
+      await a.c.push((f) => f.type === "presence" && f.user === u.id && !f.online),
+    ).toMatchObject({
       online: false,
     });
     const moved = await connect(cl.ports[1]!);

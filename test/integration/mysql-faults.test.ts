@@ -55,12 +55,17 @@ describe.skipIf(!haveMysql())("MySQL faults", () => {
   for (const fault of ["cut", "hang"] as const) {
     test(`database ${fault === "cut" ? "unreachable" : "not answering"}: internal, promptly; then recovery`, async () => {
       const { a, b, ub } = await pair();
+      await a.ok("chat", { to: ub.id, text: "before" });
+      await b.message();
       proxy[fault]();
       const [code, ms] = await timed(a.fail("addFriend", { user: ub.id }));
       expect(code).toBe(ErrorCode.internal);
       expect(ms).toBeLessThan(7000);
-      // The connection and the server are fine: what needs no database works.
+      // The connection and the server are fine: what needs no database works,
+      // chat to a user known to exist and online included.
       expect(await b.ok("ping")).toEqual({});
+      const live = await a.ok("chat", { to: ub.id, text: "during" });
+      expect(await b.message()).toMatchObject({ id: live.id, text: "during" });
       proxy.restore();
       const t0 = performance.now();
       let r = await a.request("addFriend", { user: ub.id });
