@@ -5,9 +5,10 @@
 import { randomBytes } from "node:crypto";
 import { createMemoryBus, createMemoryPresence } from "./bus/memory.ts";
 import type { Config } from "./config.ts";
-import { createArgon2Hasher } from "./hasher.ts";
+import { boundHasher, createArgon2Hasher } from "./hasher.ts";
 import { createIdGenerator } from "./ids.ts";
 import { type Listener, listen } from "./net/listener.ts";
+import { trustChecker } from "./net/proxy-protocol.ts";
 import { type Clock, type Logger, systemClock } from "./ports/runtime.ts";
 import type { Store } from "./ports/store.ts";
 import { ErrorCode } from "./protocol/messages.ts";
@@ -16,6 +17,7 @@ import { nudgeHere, receive } from "./service/delivery.ts";
 import { createKnownUsers } from "./service/known-users.ts";
 import { createLocalUsers } from "./service/local-users.ts";
 import { reapDead } from "./service/presence.ts";
+import { createThrottle } from "./service/throttle.ts";
 import { openStore } from "./store/open.ts";
 import { createTokenSigner } from "./tokens.ts";
 
@@ -36,6 +38,7 @@ export interface AppDeps {
 }
 
 const SECRET_KEY = "token_secret";
+const MINUTE = 60_000;
 // How often each instance looks for dead instances whose users must be released.
 const REAP_EVERY_MS = 3000;
 // In-flight requests get this long to finish when the server stops; the whole
@@ -69,11 +72,16 @@ export async function startApp(config: Config, deps: AppDeps): Promise<App> {
       presence,
       clock,
       ids: createIdGenerator(cluster?.node ?? 0, clock),
-      hasher: createArgon2Hasher(),
+      hasher: boundHasher(createArgon2Hasher(), config.maxHashing),
       tokens: createTokenSigner(secret),
       tokenTtlSec: config.tokenTtlSec,
       local: createLocalUsers(),
       known: createKnownUsers(),
+      guards: {
+        loginAccount: createThrottle(config.loginFailuresPerAccount, MINUTE, clock),
+        loginAddress: createThrottle(config.loginFailuresPerAddress, MINUTE, clock),
+        register: createThrottle(config.registrationsPerAddress, MINUTE, clock),
+      },
       log,
     };
     await bus.start(
@@ -102,6 +110,10 @@ export async function startApp(config: Config, deps: AppDeps): Promise<App> {
       maxFrame: config.maxFrame,
       maxOutputBytes: config.maxOutputBytes,
       idleTimeoutSec: config.idleTimeoutSec,
+      rateLimit: config.rateLimit,
+      maxConnections: config.maxConnections,
+      maxPerAddress: config.maxPerAddress,
+      trusted: trustChecker(config.trustProxy),
     });
     let stopping: Promise<void> | null = null;
     return {

@@ -4,7 +4,9 @@
  * are reported as one ConfigError line, never a stack.
  */
 
+import { readFileSync } from "node:fs";
 import { LOG_LEVELS, type LogLevel } from "./log.ts";
+import { checkTrustList } from "./net/proxy-protocol.ts";
 import { Limits } from "./protocol/messages.ts";
 
 export interface Config {
@@ -20,6 +22,19 @@ export interface Config {
   idleTimeoutSec: number;
   tokenTtlSec: number;
   secret: string | undefined;
+  /** Connections in total, and from one client address (after PROXY headers). */
+  maxConnections: number;
+  maxPerAddress: number;
+  /** Requests per second per connection (a token bucket holding one second's worth). */
+  rateLimit: number;
+  /** Addresses whose PROXY protocol headers are believed. */
+  trustProxy: string[];
+  /** Failed logins per minute, per account and per client address; registrations per minute per address. */
+  loginFailuresPerAccount: number;
+  loginFailuresPerAddress: number;
+  registrationsPerAddress: number;
+  /** Password hashes computed at once; more wait in a bounded queue. */
+  maxHashing: number;
   logLevel: LogLevel;
   logJson: boolean;
 }
@@ -69,6 +84,46 @@ export const OPTIONS = {
     env: "CHAT_SECRET",
     default: undefined,
     help: "key that signs login tokens, shared by all instances (default: generated once, kept in the database)",
+  },
+  maxConnections: {
+    env: "CHAT_MAX_CONNECTIONS",
+    default: undefined,
+    help: "open connections in total (default: the open-file limit less 256 for the server's own files)",
+  },
+  maxPerAddress: {
+    env: "CHAT_MAX_PER_ADDRESS",
+    default: "1024",
+    help: "open connections from one client address",
+  },
+  rateLimit: {
+    env: "CHAT_RATE_LIMIT",
+    default: "10000",
+    help: "requests per second per connection (burst: one second's worth)",
+  },
+  trustProxy: {
+    env: "CHAT_TRUST_PROXY",
+    default: "loopback",
+    help: 'addresses or IPv4 CIDRs whose PROXY protocol headers are believed ("loopback", "none", or a comma list)',
+  },
+  loginFailures: {
+    env: "CHAT_LOGIN_FAILURES",
+    default: "10",
+    help: "failed logins per account per minute before rate_limited",
+  },
+  addressLoginFailures: {
+    env: "CHAT_ADDRESS_LOGIN_FAILURES",
+    default: "100",
+    help: "failed logins per client address per minute before rate_limited",
+  },
+  registrations: {
+    env: "CHAT_REGISTRATIONS",
+    default: "600",
+    help: "registrations per client address per minute",
+  },
+  maxHashing: {
+    env: "CHAT_MAX_HASHING",
+    default: "4",
+    help: "password hashes computed at once (more wait; a full queue gets rate_limited)",
   },
   logLevel: { env: "CHAT_LOG_LEVEL", default: "info", help: `one of ${LOG_LEVELS.join(", ")}` },
   logJson: { env: "CHAT_LOG_JSON", default: "false", help: "log JSON lines instead of text" },
@@ -136,7 +191,34 @@ export function resolveConfig(raw: Raw, env: Record<string, string | undefined>)
   if (!/^[A-Za-z0-9_.:-]{1,64}$/.test(redisPrefix)) {
     throw new ConfigError("--redis-prefix must be 1 to 64 letters, digits or _.:-");
   }
+  const trustRaw = pick(raw, env, "trustProxy") ?? "loopback";
+  const trustProxy =
+    trustRaw === "none"
+      ? []
+      : trustRaw
+          .split(",")
+          .map((t) => t.trim())
+          .filter(Boolean);
+  const trustProblem = checkTrustList(trustProxy);
+  if (trustProblem) throw new ConfigError(`--trust-proxy: ${trustProblem}`);
+  const maxConnections = pick(raw, env, "maxConnections");
   return {
+    maxConnections:
+      maxConnections === undefined
+        ? defaultMaxConnections()
+        : int("--max-connections", maxConnections, 1, 1_000_000),
+    maxPerAddress: int("--max-per-address", pick(raw, env, "maxPerAddress"), 1, 1_000_000),
+    rateLimit: int("--rate-limit", pick(raw, env, "rateLimit"), 1, 10_000_000),
+    trustProxy,
+    loginFailuresPerAccount: int("--login-failures", pick(raw, env, "loginFailures"), 1, 1_000_000),
+    loginFailuresPerAddress: int(
+      "--address-login-failures",
+      pick(raw, env, "addressLoginFailures"),
+      1,
+      1_000_000,
+    ),
+    registrationsPerAddress: int("--registrations", pick(raw, env, "registrations"), 1, 1_000_000),
+    maxHashing: int("--max-hashing", pick(raw, env, "maxHashing"), 1, 256),
     redis,
     redisPrefix,
     host: pick(raw, env, "host") ?? "127.0.0.1",
@@ -150,6 +232,22 @@ export function resolveConfig(raw: Raw, env: Record<string, string | undefined>)
     logLevel,
     logJson: bool("--log-json", pick(raw, env, "logJson")),
   };
+}
+
+/**
+ * The open-file limit less room for the server's own files (database and Redis
+ * connections, logs): connections past it would fail in worse places (even
+ * process.memoryUsage() throws EMFILE when no descriptor is left).
+ */
+function defaultMaxConnections(): number {
+  try {
+    const limits = readFileSync("/proc/self/limits", "utf8");
+    const soft = Number(/^Max open files\s+(\d+)/m.exec(limits)?.[1]);
+    if (Number.isFinite(soft) && soft > 0) return Math.max(64, soft - 256);
+  } catch {
+    // not Linux: fall through
+  }
+  return 10_000;
 }
 
 /** Where the database is, for logs: never the password. */

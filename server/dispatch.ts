@@ -68,6 +68,11 @@ const errorReply = (
 const validSeq = (v: unknown): v is number =>
   Number.isInteger(v) && (v as number) >= 0 && (v as number) <= Limits.seqMax;
 
+/** Answers a request with an error without looking at it further (e.g. over the rate limit). */
+export function refuse(body: Record<string, unknown>, code: ErrorCode, message?: string): Outcome {
+  return errorReply(validSeq(body.seq) ? body.seq : undefined, code, message);
+}
+
 /** Answers one request; never throws. */
 export async function dispatch(
   ctx: Ctx,

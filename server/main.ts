@@ -1,6 +1,6 @@
 #!/usr/bin/env bun
 /** `chatserver [host] [port] [options]`: the server's command line. */
-import { defineCommand, runMain } from "citty";
+import { type ArgsDef, defineCommand, runMain } from "citty";
 import { version } from "../package.json";
 import { startApp } from "./app.ts";
 import { ConfigError, describeDb, OPTIONS, resolveConfig } from "./config.ts";
@@ -14,6 +14,9 @@ const flag = (key: keyof typeof OPTIONS, type: "string" | "boolean" = "string") 
   description: `${OPTIONS[key].help} [env ${OPTIONS[key].env}${OPTIONS[key].default !== undefined ? `, default ${OPTIONS[key].default}` : ""}]`,
 });
 
+const kebab = (key: string) => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+
+// Every option of the configuration table is a flag: one list, no retyping.
 const args = {
   host: {
     type: "positional",
@@ -25,17 +28,12 @@ const args = {
     required: false,
     description: `${OPTIONS.port.help} [env CHAT_PORT, default 6000]`,
   },
-  db: flag("db"),
-  redis: flag("redis"),
-  "redis-prefix": flag("redisPrefix"),
-  "max-frame": flag("maxFrame"),
-  "max-output": flag("maxOutput"),
-  "idle-timeout": flag("idleTimeout"),
-  "token-ttl": flag("tokenTtl"),
-  secret: flag("secret"),
-  "log-level": flag("logLevel"),
-  "log-json": flag("logJson", "boolean"),
-} as const;
+  ...Object.fromEntries(
+    (Object.keys(OPTIONS) as (keyof typeof OPTIONS)[])
+      .filter((key) => key !== "host" && key !== "port")
+      .map((key) => [kebab(key), flag(key, key === "logJson" ? "boolean" : "string")]),
+  ),
+} satisfies ArgsDef;
 
 const KNOWN_FLAGS = new Set(
   Object.entries(args).flatMap(([k, v]) => (v.type === "positional" ? [] : [k, `no-${k}`])),
@@ -99,9 +97,9 @@ function checkArgs(rawArgs: string[]) {
     const a = rawArgs[i]!;
     if (a.startsWith("--")) {
       const name = a.slice(2).split("=")[0]!;
-      const kebab = name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
-      if (!KNOWN_FLAGS.has(kebab)) throw new ConfigError(`unknown option --${name} (see --help)`);
-      if (!a.includes("=") && !kebab.endsWith("log-json")) i++;
+      if (!KNOWN_FLAGS.has(kebab(name)))
+        throw new ConfigError(`unknown option --${name} (see --help)`);
+      if (!a.includes("=") && !kebab(name).endsWith("log-json")) i++;
     } else if (a.startsWith("-") && a !== "-") {
       throw new ConfigError(`unknown option ${a} (see --help)`);
     } else if (++positionals > 2) {

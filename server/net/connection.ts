@@ -3,12 +3,13 @@
  * at a time in arrival order (Bun does not await an async `data` handler, so
  * order is kept here), frames out through the outbox.
  */
-import { disconnect, dispatch } from "../dispatch.ts";
+import { disconnect, dispatch, refuse } from "../dispatch.ts";
 import { defaultMessages } from "../protocol/errors.ts";
 import { createFramer, decodeFrame } from "../protocol/framer.ts";
 import { ErrorCode, Limits, PushType } from "../protocol/messages.ts";
 import type { Ctx, Session } from "../service/context.ts";
 import { createOutbox, type NetOutbox } from "./outbox.ts";
+import { parseProxyHeader } from "./proxy-protocol.ts";
 
 /** What a connection needs of a Bun socket. */
 export interface SocketLike {
@@ -23,8 +24,14 @@ export interface SocketLike {
 export interface NetOptions {
   maxFrame: number;
   maxOutputBytes: number;
+  /** Requests per second per connection; the bucket holds one second's worth. */
+  rateLimit: number;
   schedule(outbox: NetOutbox): void;
   now(): number;
+  /** Takes a place for a client address; false when it has too many connections. */
+  admit(address: string): boolean;
+  /** Gives the place back when the connection ends. */
+  leave(address: string): void;
 }
 
 export interface Connection {
@@ -52,18 +59,32 @@ const LINGER_MS = 1000;
 const MAX_WAITING = 256;
 const RESUME_AT = 64;
 
+/** A request refused for the rate limit: still answered in its turn, so replies keep their order. */
+const LIMITED = Symbol("limited");
+type Waiting = Record<string, unknown> & { [LIMITED]?: true };
+
 export function createConnection(
   ctx: Ctx,
   id: number,
-  remote: string,
+  peer: string,
   socket: SocketLike,
-  opts: NetOptions,
+  opts: NetOptions & {
+    /** The peer is a trusted proxy: the stream may start with a PROXY header naming the client. */
+    proxied: boolean;
+  },
 ): Connection {
   let lastFrameAt = opts.now();
   let closing = false;
   let accepting = true;
   let paused = false;
-  let waiting: Record<string, unknown>[] = [];
+  let waiting: Waiting[] = [];
+  let tokens = opts.rateLimit;
+  let refilledAt = opts.now();
+  // Until the PROXY header (if any) has been read: the bytes seen so far.
+  let preamble: Uint8Array | null = opts.proxied ? new Uint8Array(0) : null;
+  let admitted: string | null = null;
+  // The request loop: `busy` while it runs; `running` to wait for it.
+  let busy = false;
   let running: Promise<void> | null = null;
   let badFrames: number[] = [];
   let ended: Promise<void> | null = null;
@@ -80,7 +101,7 @@ export function createConnection(
   });
   const session: Session = {
     id,
-    remote,
+    remote: peer,
     user: null,
     ending: false,
     pushedRow: 0,
@@ -101,13 +122,24 @@ export function createConnection(
   };
 
   const run = async () => {
+    try {
+      await serve();
+    } finally {
+      busy = false;
+    }
+    // Requests that arrived while the loop was finishing.
+    if (waiting.length > 0 && accepting) kick();
+  };
+  const serve = async () => {
     while (waiting.length > 0 && accepting) {
       const body = waiting.shift()!;
       if (paused && waiting.length <= RESUME_AT) {
         paused = false;
         socket.resume();
       }
-      const outcome = await dispatch(ctx, session, body);
+      const outcome = body[LIMITED]
+        ? refuse(body, ErrorCode.rate_limited, "too many requests; slow down")
+        : await dispatch(ctx, session, body);
       outbox.send(outcome.reply);
       if (outcome.after) {
         await outcome
@@ -115,7 +147,11 @@ export function createConnection(
           .catch((err: unknown) => ctx.log.error("follow-up failed", { conn: id, err }));
       }
     }
-    running = null;
+  };
+  const kick = () => {
+    if (busy) return;
+    busy = true;
+    running = run();
   };
 
   const framer = createFramer(opts.maxFrame, {
@@ -125,12 +161,18 @@ export function createConnection(
       if (decoded.kind === "blank") return;
       if (decoded.kind === "bad") return badFrame(decoded.reason);
       if (!accepting) return;
-      waiting.push(decoded.value);
+      const now = opts.now();
+      tokens = Math.min(opts.rateLimit, tokens + ((now - refilledAt) * opts.rateLimit) / 1000);
+      refilledAt = now;
+      if (tokens >= 1) {
+        tokens -= 1;
+        waiting.push(decoded.value);
+      } else waiting.push({ seq: decoded.value.seq, [LIMITED]: true });
       if (!paused && waiting.length >= MAX_WAITING) {
         paused = true;
         socket.pause();
       }
-      running ??= run();
+      kick();
     },
     tooLarge() {
       shut(ErrorCode.frame_too_large, `frame is larger than ${opts.maxFrame} bytes`);
@@ -161,6 +203,35 @@ export function createConnection(
       ctx.log.error("ending the session failed", { conn: id, err }),
     ));
 
+  const admit = (address: string) => {
+    if (!opts.admit(address)) {
+      shut(ErrorCode.rate_limited, "too many connections from this address");
+      return false;
+    }
+    admitted = address;
+    return true;
+  };
+
+  /** A trusted proxy's connection: take the client's address from a PROXY header, if one comes. */
+  const readPreamble = (chunk: Uint8Array) => {
+    const seen = new Uint8Array(preamble!.length + chunk.length);
+    seen.set(preamble!);
+    seen.set(chunk, preamble!.length);
+    const parsed = parseProxyHeader(seen);
+    if (parsed.kind === "incomplete") {
+      preamble = seen;
+      return;
+    }
+    preamble = null;
+    if (parsed.kind === "bad") return shut(ErrorCode.bad_frame, parsed.reason);
+    let rest = seen;
+    if (parsed.kind === "header") {
+      if (parsed.source) session.remote = parsed.source;
+      rest = seen.subarray(parsed.length);
+    }
+    if (admit(session.remote) && rest.length > 0) framer.push(rest);
+  };
+
   const self: Connection = {
     session,
     finished,
@@ -169,7 +240,9 @@ export function createConnection(
       return lastFrameAt;
     },
     data(chunk) {
-      if (!closing) framer.push(chunk);
+      if (closing) return;
+      if (preamble) return readPreamble(chunk);
+      framer.push(chunk);
     },
     drain() {
       outbox.drain();
@@ -181,6 +254,7 @@ export function createConnection(
         waiting = [];
         clearTimeout(linger);
         outbox.close();
+        if (admitted !== null) opts.leave(admitted);
         await running;
         await endLogin();
       })().finally(onFinished);
@@ -195,5 +269,6 @@ export function createConnection(
       await running;
     },
   };
+  if (!preamble) admit(peer);
   return self;
 }

@@ -1,5 +1,6 @@
 /** Bun.listen handlers: they only move bytes and events into connections. */
 import type { Socket, TCPSocketListener, TCPSocketListenOptions } from "bun";
+import { ErrorCode, PushType } from "../protocol/messages.ts";
 import type { Ctx } from "../service/context.ts";
 import { type Connection, createConnection, type NetOptions } from "./connection.ts";
 import { createFlusher } from "./outbox.ts";
@@ -10,6 +11,11 @@ export interface ListenOptions {
   maxFrame: number;
   maxOutputBytes: number;
   idleTimeoutSec: number;
+  rateLimit: number;
+  maxConnections: number;
+  maxPerAddress: number;
+  /** Peers whose PROXY protocol headers are believed. */
+  trusted(address: string): boolean;
   reusePort?: boolean;
 }
 
@@ -30,12 +36,27 @@ interface ConnData {
 export function listen(ctx: Ctx, opts: ListenOptions): Listener {
   const connections = new Set<Connection>();
   let nextId = 1;
+  const perAddress = new Map<string, number>();
   const net: NetOptions = {
     maxFrame: opts.maxFrame,
     maxOutputBytes: opts.maxOutputBytes,
+    rateLimit: opts.rateLimit,
     schedule: createFlusher(),
     now: () => ctx.clock.now(),
+    admit(address) {
+      const n = perAddress.get(address) ?? 0;
+      if (n >= opts.maxPerAddress) return false;
+      perAddress.set(address, n + 1);
+      return true;
+    },
+    leave(address) {
+      const n = (perAddress.get(address) ?? 1) - 1;
+      if (n <= 0) perAddress.delete(address);
+      else perAddress.set(address, n);
+    },
   };
+  // Refused before any state is made for it: a static frame, written once.
+  const FULL = `${JSON.stringify({ type: PushType.error, code: ErrorCode.rate_limited, message: "server is full" })}\n`;
 
   const finish = (conn: Connection) => {
     if (!connections.delete(conn)) return conn.closed();
@@ -50,17 +71,25 @@ export function listen(ctx: Ctx, opts: ListenOptions): Listener {
     reusePort: opts.reusePort ?? false,
     socket: {
       open(s: Socket<ConnData>) {
+        if (connections.size >= opts.maxConnections) {
+          s.write(FULL);
+          s.end();
+          return;
+        }
         s.setNoDelay(true);
-        const conn = createConnection(ctx, nextId++, s.remoteAddress, s, net);
+        const conn = createConnection(ctx, nextId++, s.remoteAddress, s, {
+          ...net,
+          proxied: opts.trusted(s.remoteAddress),
+        });
         s.data = { conn };
         connections.add(conn);
         ctx.log.debug("connected", { conn: conn.session.id, remote: s.remoteAddress });
       },
       data(s: Socket<ConnData>, chunk: Buffer) {
-        s.data.conn.data(chunk);
+        s.data?.conn.data(chunk);
       },
       drain(s: Socket<ConnData>) {
-        s.data.conn.drain();
+        s.data?.conn.drain();
       },
       close(s: Socket<ConnData>) {
         if (s.data) void finish(s.data.conn);

@@ -7,9 +7,13 @@ export interface Clock {
 export const systemClock: Clock = { now: () => Date.now() };
 
 export interface PasswordHasher {
+  /** Both may throw HasherBusy when too many hashes are waiting. */
   hash(password: string): Promise<string>;
   verify(password: string, hash: string): Promise<boolean>;
 }
+
+/** Too many password hashes are already waiting; the caller should come back later. */
+export class HasherBusy extends Error {}
 
 /** Generates message ids; see server/service/ids.ts for the layout. */
 export interface IdGenerator {

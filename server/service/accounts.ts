@@ -1,3 +1,4 @@
+import { HasherBusy } from "../ports/runtime.ts";
 import type { UserRow } from "../ports/store.ts";
 import { ChatError, fail } from "../protocol/errors.ts";
 import { ErrorCode, type ReplyData, type RequestType, type UserRef } from "../protocol/messages.ts";
@@ -10,13 +11,31 @@ import { announce } from "./presence.ts";
 
 type Payload<K extends RequestType> = RequestPayload[K];
 
+/** Hashing is bounded (see boundHasher); a full queue means "come back later". */
+async function hashing<T>(work: Promise<T>): Promise<T> {
+  try {
+    return await work;
+  } catch (err) {
+    if (err instanceof HasherBusy)
+      return fail(ErrorCode.rate_limited, "the server is busy checking passwords; retry shortly");
+    throw err;
+  }
+}
+
 export async function register(
   ctx: Ctx,
-  _session: Session,
+  session: Session,
   p: Payload<typeof RequestType.register>,
 ): Promise<ReplyData["register"]> {
+  if (ctx.guards.register.over(session.remote)) {
+    return fail(
+      ErrorCode.rate_limited,
+      "too many registrations from this address; retry in a minute",
+    );
+  }
   if (await ctx.store.userByName(p.name)) return fail(ErrorCode.name_taken);
-  const hash = await ctx.hasher.hash(p.password);
+  ctx.guards.register.hit(session.remote);
+  const hash = await hashing(ctx.hasher.hash(p.password));
   const row = await ctx.store.createUser(p.name, hash);
   if (!row) return fail(ErrorCode.name_taken);
   return { user: { id: row.id, name: row.name } };
@@ -26,22 +45,42 @@ export async function register(
 // failed login takes the same whether or not the name exists.
 let decoy: Promise<string> | undefined;
 
-async function byPassword(ctx: Ctx, p: Payload<typeof RequestType.login>): Promise<UserRow> {
+async function byPassword(
+  ctx: Ctx,
+  session: Session,
+  p: Payload<typeof RequestType.login>,
+): Promise<UserRow> {
   const row =
     p.id !== undefined ? await ctx.store.userById(p.id) : await ctx.store.userByName(p.name!);
+  const account = row ? `u${row.id}` : p.id !== undefined ? `u${p.id}` : `n${p.name}`;
+  // Checked before hashing, so guessing costs the server nothing once throttled.
+  if (ctx.guards.loginAccount.over(account)) {
+    return fail(
+      ErrorCode.rate_limited,
+      "too many failed logins for this account; retry in a minute",
+    );
+  }
+  let ok: boolean;
   if (!row) {
     decoy ??= ctx.hasher.hash("decoy password that matches nothing");
-    await ctx.hasher.verify(p.password!, await decoy);
+    await hashing(ctx.hasher.verify(p.password!, await decoy));
+    ok = false;
+  } else ok = await hashing(ctx.hasher.verify(p.password!, row.password));
+  if (!ok || !row) {
+    ctx.guards.loginAccount.hit(account);
+    ctx.guards.loginAddress.hit(session.remote);
     return fail(ErrorCode.bad_credentials);
   }
-  if (!(await ctx.hasher.verify(p.password!, row.password))) return fail(ErrorCode.bad_credentials);
   return row;
 }
 
-async function byToken(ctx: Ctx, token: string): Promise<UserRow> {
+async function byToken(ctx: Ctx, session: Session, token: string): Promise<UserRow> {
   const claims = ctx.tokens.verify(token, ctx.clock.now());
   const row = claims && (await ctx.store.userById(claims.userId));
-  if (!claims || !row || row.tokenGen !== claims.gen) return fail(ErrorCode.bad_credentials);
+  if (!claims || !row || row.tokenGen !== claims.gen) {
+    ctx.guards.loginAddress.hit(session.remote);
+    return fail(ErrorCode.bad_credentials);
+  }
   return row;
 }
 
@@ -50,7 +89,16 @@ export async function login(
   session: Session,
   p: Payload<typeof RequestType.login>,
 ): Promise<WithFollowUp<ReplyData["login"]>> {
-  const row = p.token !== undefined ? await byToken(ctx, p.token) : await byPassword(ctx, p);
+  if (ctx.guards.loginAddress.over(session.remote)) {
+    return fail(
+      ErrorCode.rate_limited,
+      "too many failed logins from this address; retry in a minute",
+    );
+  }
+  const row =
+    p.token !== undefined
+      ? await byToken(ctx, session, p.token)
+      : await byPassword(ctx, session, p);
   const me: UserRef = { id: row.id, name: row.name };
   const claim = await ctx.presence.claim(me.id, ctx.instanceId);
   if (!claim) return fail(ErrorCode.already_online);

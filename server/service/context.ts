@@ -10,6 +10,7 @@ import type { ErrorCode, UserRef } from "../protocol/messages.ts";
 import type { TokenSigner } from "../tokens.ts";
 import type { KnownUsers } from "./known-users.ts";
 import type { LocalUsers } from "./local-users.ts";
+import type { Throttle } from "./throttle.ts";
 
 /** A connection's queue of frames for its peer, owned by the network layer. */
 export interface Outbox {
@@ -34,7 +35,8 @@ export interface Outbox {
 export interface Session {
   /** Connection number, for logs. */
   readonly id: number;
-  readonly remote: string;
+  /** The client's address (from a trusted proxy's PROXY header, if any). */
+  remote: string;
   user: UserRef | null;
   /** True while the login is being ended (logout or close), so it ends once. */
   ending: boolean;
@@ -57,6 +59,8 @@ export interface Ctx {
   readonly tokenTtlSec: number;
   readonly local: LocalUsers;
   readonly known: KnownUsers;
+  /** Budgets per minute: failed logins per account and per address, registrations per address. */
+  readonly guards: { loginAccount: Throttle; loginAddress: Throttle; register: Throttle };
   readonly log: Logger;
 }
 

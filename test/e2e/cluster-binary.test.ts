@@ -93,9 +93,11 @@ describe.skipIf(!enabled)("cluster of compiled instances", () => {
   const nginxes: Nginx[] = [];
 
   async function instance(redisUrl: string, prefix: string) {
-    const p = await spawnServer(["--db", db.url, "--redis", redisUrl, "--redis-prefix", prefix], {
-      cwd: emptyDir(),
-    });
+    // The traffic pumps here are floods by design: lift the per-connection rate limit.
+    const p = await spawnServer(
+      ["--db", db.url, "--redis", redisUrl, "--redis-prefix", prefix, "--rate-limit", "1000000"],
+      { cwd: emptyDir() },
+    );
     procs.push(p);
     return p;
   }
@@ -140,6 +142,29 @@ describe.skipIf(!enabled)("cluster of compiled instances", () => {
     b.c.close();
     expect(await a.c.push((f) => f.type === "presence" && !f.online)).toMatchObject({ user: b.id });
     for (const m of users) m.c.close();
+  }, 60_000);
+
+  test("behind nginx the server sees each client's own address (PROXY protocol)", async () => {
+    const prefix = uniquePrefix("pp");
+    prefixes.push(prefix);
+    const p = await spawnServer(
+      ["--db", db.url, "--redis", REDIS_URL, "--redis-prefix", prefix, "--max-per-address", "1"],
+      { cwd: emptyDir() },
+    );
+    procs.push(p);
+    const lb = await startNginx([p.port]);
+    nginxes.push(lb);
+    // Without the header every connection would come from nginx's 127.0.0.1, and the second would be refused.
+    const five = await connect(lb.port, "127.0.0.1", "127.0.0.5");
+    const six = await connect(lb.port, "127.0.0.1", "127.0.0.6");
+    expect(await five.ok("ping")).toEqual({});
+    expect(await six.ok("ping")).toEqual({});
+    const fiveAgain = await connect(lb.port, "127.0.0.1", "127.0.0.5");
+    fiveAgain.raw('{"type":"ping"}\n');
+    expect(await fiveAgain.push((f) => f.type === "error")).toMatchObject({
+      code: ErrorCode.rate_limited,
+    });
+    for (const c of [five, six, fiveAgain]) c.close();
   }, 60_000);
 
   test("kill -9 of an instance under traffic: survivors serve, its users log in elsewhere within 30 s, nothing lost", async () => {

@@ -41,7 +41,12 @@ export interface TestClient {
   end(): Promise<void>;
 }
 
-export async function connect(port: number, host = "127.0.0.1"): Promise<TestClient> {
+/** `localAddress` binds the source address (e.g. 127.0.0.5), as a distinct client would have. */
+export async function connect(
+  port: number,
+  host = "127.0.0.1",
+  localAddress?: string,
+): Promise<TestClient> {
   const frames: Frame[] = [];
   const untaken: Frame[] = [];
   const replies = new Map<
@@ -85,6 +90,8 @@ export async function connect(port: number, host = "127.0.0.1"): Promise<TestCli
   const socket: Socket<undefined> = await Bun.connect({
     hostname: host,
     port,
+    // Untyped in @types/bun, but Bun binds it (STACK-NOTES).
+    ...(localAddress ? ({ localAddress } as object) : {}),
     socket: {
       data(_s, chunk) {
         framer.push(chunk);

@@ -47,9 +47,23 @@ describe("resolveConfig: defaults", () => {
       idleTimeoutSec: 90,
       tokenTtlSec: 30 * 86_400,
       secret: undefined,
+      maxConnections: expect.any(Number),
+      maxPerAddress: 1024,
+      rateLimit: 10_000,
+      trustProxy: ["loopback"],
+      loginFailuresPerAccount: 10,
+      loginFailuresPerAddress: 100,
+      registrationsPerAddress: 600,
+      maxHashing: 4,
       logLevel: "info",
       logJson: false,
     });
+  });
+
+  test("the default connection cap leaves room under the open-file limit", () => {
+    const c = resolveConfig({}, {});
+    expect(c.maxConnections).toBeGreaterThanOrEqual(64);
+    expect(c.maxConnections).toBeLessThan(20_000);
   });
 
   test("environment variables of other programs are ignored", () => {
@@ -129,6 +143,56 @@ describe("resolveConfig: precedence flag > env > default", () => {
       envValue: "debug",
       flagValue: "warn",
     },
+    {
+      key: "maxConnections",
+      field: "maxConnections",
+      env: "100",
+      flag: "200",
+      envValue: 100,
+      flagValue: 200,
+    },
+    {
+      key: "maxPerAddress",
+      field: "maxPerAddress",
+      env: "10",
+      flag: "20",
+      envValue: 10,
+      flagValue: 20,
+    },
+    { key: "rateLimit", field: "rateLimit", env: "50", flag: "60", envValue: 50, flagValue: 60 },
+    {
+      key: "trustProxy",
+      field: "trustProxy",
+      env: "10.0.0.0/8",
+      flag: "none",
+      envValue: ["10.0.0.0/8"],
+      flagValue: [],
+    },
+    {
+      key: "loginFailures",
+      field: "loginFailuresPerAccount",
+      env: "3",
+      flag: "4",
+      envValue: 3,
+      flagValue: 4,
+    },
+    {
+      key: "addressLoginFailures",
+      field: "loginFailuresPerAddress",
+      env: "30",
+      flag: "40",
+      envValue: 30,
+      flagValue: 40,
+    },
+    {
+      key: "registrations",
+      field: "registrationsPerAddress",
+      env: "5",
+      flag: "6",
+      envValue: 5,
+      flagValue: 6,
+    },
+    { key: "maxHashing", field: "maxHashing", env: "2", flag: "3", envValue: 2, flagValue: 3 },
     {
       key: "redisPrefix",
       field: "redisPrefix",
