@@ -7,36 +7,13 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ROOT } from "./binary.ts";
+import { accepting, freePort } from "./ports.ts";
 
 export const haveNginx = () => Bun.which("nginx") !== null;
 
 export interface Nginx {
   port: number;
   stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  const l = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = l.port;
-  l.stop(true);
-  return port;
-}
-
-async function accepting(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    Bun.connect({
-      hostname: "127.0.0.1",
-      port,
-      socket: {
-        open(s) {
-          s.end();
-          resolve(true);
-        },
-        data() {},
-        connectError: () => resolve(false),
-      },
-    }).catch(() => resolve(false));
-  });
 }
 
 export async function startNginx(upstreamPorts: number[]): Promise<Nginx> {

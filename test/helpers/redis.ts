@@ -9,6 +9,7 @@ import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { createClient } from "redis";
 import { REDIS_URL } from "../setup.ts";
+import { freePort, untilAccepting } from "./ports.ts";
 
 export const haveRedis = () => process.env.HAVE_REDIS === "1";
 export { REDIS_URL };
@@ -41,9 +42,7 @@ export interface PrivateRedis {
 /** A redis-server of our own, on a free port, that a test may stop and start. */
 export async function privateRedis(): Promise<PrivateRedis> {
   const dir = mkdtempSync(join(tmpdir(), "chat-redis-"));
-  const probe = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
-  const port = probe.port;
-  probe.stop(true);
+  const port = await freePort();
   let proc: Subprocess | null = null;
   const start = async () => {
     proc = Bun.spawn(
@@ -62,26 +61,7 @@ export async function privateRedis(): Promise<PrivateRedis> {
       ],
       { stdout: "ignore", stderr: "ignore" },
     );
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      const ok = await new Promise<boolean>((resolve) => {
-        Bun.connect({
-          hostname: "127.0.0.1",
-          port,
-          socket: {
-            open(s) {
-              s.end();
-              resolve(true);
-            },
-            data() {},
-            connectError: () => resolve(false),
-          },
-        }).catch(() => resolve(false));
-      });
-      if (ok) return;
-      if (Date.now() > deadline) throw new Error("private redis-server did not start");
-      await Bun.sleep(20);
-    }
+    await untilAccepting(port, 10_000, "private redis-server");
   };
   const stop = async () => {
     if (!proc) return;
