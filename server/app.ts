@@ -17,6 +17,7 @@ import { nudgeHere, receive } from "./service/delivery.ts";
 import { createKnownUsers } from "./service/known-users.ts";
 import { createLocalUsers } from "./service/local-users.ts";
 import { reapDead } from "./service/presence.ts";
+import { createRosters } from "./service/rosters.ts";
 import { createThrottle } from "./service/throttle.ts";
 import { openStore } from "./store/open.ts";
 import { createTokenSigner } from "./tokens.ts";
@@ -77,6 +78,7 @@ export async function startApp(config: Config, deps: AppDeps): Promise<App> {
       tokenTtlSec: config.tokenTtlSec,
       local: createLocalUsers(),
       known: createKnownUsers(),
+      rosters: createRosters(!cluster),
       guards: {
         loginAccount: createThrottle(config.loginFailuresPerAccount, MINUTE, clock),
         loginAddress: createThrottle(config.loginFailuresPerAddress, MINUTE, clock),

@@ -96,9 +96,7 @@ export async function login(
     );
   }
   const row =
-    p.token !== undefined
-      ? await byToken(ctx, p.token)
-      : await byPassword(ctx, session, p);
+    p.token !== undefined ? await byToken(ctx, p.token) : await byPassword(ctx, session, p);
   const me: UserRef = { id: row.id, name: row.name };
   const claim = await ctx.presence.claim(me.id, ctx.instanceId);
   if (!claim) return fail(ErrorCode.already_online);

@@ -10,6 +10,7 @@ import type { ErrorCode, UserRef } from "../protocol/messages.ts";
 import type { TokenSigner } from "../tokens.ts";
 import type { KnownUsers } from "./known-users.ts";
 import type { LocalUsers } from "./local-users.ts";
+import type { Rosters } from "./rosters.ts";
 import type { Throttle } from "./throttle.ts";
 
 /** A connection's queue of frames for its peer, owned by the network layer. */
@@ -59,6 +60,7 @@ export interface Ctx {
   readonly tokenTtlSec: number;
   readonly local: LocalUsers;
   readonly known: KnownUsers;
+  readonly rosters: Rosters;
   /** Budgets per minute: failed logins per account and per address, registrations per address. */
   readonly guards: { loginAccount: Throttle; loginAddress: Throttle; register: Throttle };
   readonly log: Logger;

@@ -73,7 +73,9 @@ export async function joinGroup(
   p: Payload<typeof RequestType.joinGroup>,
 ): Promise<ReplyData["joinGroup"]> {
   const row = await existing(ctx, p.group);
-  if (!(await ctx.store.addMember(row.id, session.user!.id, Role.normal))) {
+  const added = await ctx.store.addMember(row.id, session.user!.id, Role.normal);
+  ctx.rosters.changed(row.id);
+  if (!added) {
     return fail(ErrorCode.already_member);
   }
   await announceMember(ctx, row.id, session, true);
@@ -87,7 +89,9 @@ export async function leaveGroup(
   p: Payload<typeof RequestType.leaveGroup>,
 ): Promise<ReplyData["leaveGroup"]> {
   const row = await existing(ctx, p.group);
-  if (!(await ctx.store.removeMember(row.id, session.user!.id))) return fail(ErrorCode.not_member);
+  const removed = await ctx.store.removeMember(row.id, session.user!.id);
+  ctx.rosters.changed(row.id);
+  if (!removed) return fail(ErrorCode.not_member);
   await announceMember(ctx, row.id, session, false);
   return {};
 }

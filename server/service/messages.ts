@@ -53,13 +53,10 @@ export async function groupChat(
   p: Payload<typeof RequestType.groupChat>,
 ): Promise<ReplyData["groupChat"]> {
   const me = session.user!.id;
-  const [group, members] = await Promise.all([
-    ctx.store.groupById(p.group),
-    ctx.store.membersOf([p.group]),
-  ]);
-  if (!group) return fail(ErrorCode.no_such_group);
-  if (!members.some((m) => m.userId === me)) return fail(ErrorCode.not_member);
-  const others = members.filter((m) => m.userId !== me).map((m) => m.userId);
+  const members = await ctx.rosters.members(ctx.store, p.group);
+  if (!members) return fail(ErrorCode.no_such_group);
+  if (!members.includes(me)) return fail(ErrorCode.not_member);
+  const others = members.filter((id) => id !== me);
   return send(ctx, session, others, { group: p.group }, p.text);
 }
 

@@ -303,6 +303,27 @@ for (const backend of backends) {
       for (const x of [a, b, c]) x.c.close();
     });
 
+    test("group chat follows joins and leaves at once", async () => {
+      const a = await loggedIn(port);
+      const b = await loggedIn(port);
+      const { group } = await a.c.ok("createGroup", { name: uniqueName("g") });
+      await a.c.ok("groupChat", { group: group.id, text: "alone" }); // the roster is now known
+      await b.c.ok("joinGroup", { group: group.id });
+      const seen = await a.c.ok("groupChat", { group: group.id, text: "welcome" });
+      expect(await b.c.message()).toMatchObject({ id: seen.id, text: "welcome" });
+      await b.c.ok("leaveGroup", { group: group.id });
+      const unseen = await a.c.ok("groupChat", { group: group.id, text: "gone" });
+      expect(await b.c.fail("groupChat", { group: group.id, text: "x" })).toBe(
+        ErrorCode.not_member,
+      );
+      await b.c.ok("joinGroup", { group: group.id });
+      const back = await a.c.ok("groupChat", { group: group.id, text: "back" });
+      expect(await b.c.message()).toMatchObject({ id: back.id });
+      expect(b.c.frames.some((f) => f.id === unseen.id)).toBe(false);
+      a.c.close();
+      b.c.close();
+    });
+
     test("offline messages: pushed after the login reply in send order, kept until acked", async () => {
       const a = await loggedIn(port);
       const b = await registered(port);
