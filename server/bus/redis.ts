@@ -42,13 +42,24 @@ export interface RedisCluster {
   onLost(fn: (userIds: number[]) => void): void;
 }
 
-type Wire =
-  | { f: string; e: Envelope; a?: number }
-  | { f: string; acks: number[] }
-  | { f: string; ping: number };
+/** One envelope in a batch; `a` asks for a confirmation with that number. */
+interface Item {
+  e: Envelope;
+  a?: number;
+}
+
+type Wire = { f: string; b: Item[] } | { f: string; acks: number[] } | { f: string; ping: number };
 
 const NODE_LEASE_MS = 60 * 60 * 1000;
 const MAX_MISSED = 100_000;
+// How long a user's instance, once looked up, is reused for routing.
+const LOCATE_CACHE_MS = 1000;
+const MAX_RECENT = 200_000;
+
+interface Recent {
+  instance: string;
+  at: number;
+}
 const MISSED_TRIES = 15;
 const MAX_NODES = 1024;
 
@@ -124,6 +135,8 @@ export async function connectRedisCluster(opts: RedisClusterOptions): Promise<Re
 
   // Users this instance claimed: re-asserted after a Redis outage.
   const mine = new Set<number>();
+  // Other instances' users, as recently looked up (see Presence.locate).
+  const recent = new Map<number, Recent>();
   // Users who logged out while Redis was away: their claims are dropped when it is back.
   const unreleased = new Set<number>();
   // Users looked up while Redis was away (so possibly stored for, unannounced):
@@ -178,7 +191,7 @@ export async function connectRedisCluster(opts: RedisClusterOptions): Promise<Re
   // user not found now is looked for again for a while.
   const nudgeMissed = async () => {
     if (missed.size === 0) return;
-    const where = await presence.locate([...missed.keys()]);
+    const where = await presence.locate([...missed.keys()], true);
     const byInstance = new Map<string, number[]>();
     for (const [userId, left] of missed) {
       const inst = where.get(userId);
@@ -255,20 +268,40 @@ export async function connectRedisCluster(opts: RedisClusterOptions): Promise<Re
       if (!client.isReady) return later();
       await run(RELEASE, [names.user(userId), names.members(me)], [me, userId]).catch(later);
     },
-    async locate(userIds) {
-      if (userIds.length === 0) return new Map();
+    async locate(userIds, fresh = false) {
+      const found = new Map<number, string>();
+      if (userIds.length === 0) return found;
       if (!client.isReady) return localOnly(userIds);
-      const keys = userIds.map((id) => names.user(id));
+      const now = Date.now();
+      let ask: number[] = [];
+      if (fresh) ask = [...userIds];
+      else {
+        for (const id of userIds) {
+          const hit = recent.get(id);
+          if (mine.has(id)) found.set(id, me);
+          else if (hit && now - hit.at < LOCATE_CACHE_MS) found.set(id, hit.instance);
+          else ask.push(id);
+        }
+        if (ask.length === 0) return found;
+      }
       let r: string[];
       try {
-        r = (await run(LOCATE, [...keys, names.instances], [deadMs])) as string[];
+        r = (await run(
+          LOCATE,
+          [...ask.map((id) => names.user(id)), names.instances],
+          [deadMs],
+        )) as string[];
       } catch (err) {
         degraded("locate", err);
         return localOnly(userIds);
       }
-      const found = new Map<number, string>();
+      if (recent.size > MAX_RECENT) recent.clear();
       r.forEach((inst, i) => {
-        if (inst) found.set(userIds[i]!, inst);
+        const id = ask[i]!;
+        if (!inst) return void recent.delete(id);
+        found.set(id, inst);
+        // Only other instances' users are remembered: our own are known exactly.
+        if (inst !== me) recent.set(id, { instance: inst, at: now });
       });
       return found;
     },
@@ -334,12 +367,46 @@ export async function connectRedisCluster(opts: RedisClusterOptions): Promise<Re
     }
     const h = handler;
     if (!h) return;
-    h(w.e).then(
-      () => {
-        if (w.a !== undefined) queueAck(w.f, w.a);
-      },
-      (err: unknown) => log.error("handling a cross-instance envelope failed", { err }),
-    );
+    for (const item of w.b) {
+      h(item.e).then(
+        () => {
+          if (item.a !== undefined) queueAck(w.f, item.a);
+        },
+        (err: unknown) => log.error("handling a cross-instance envelope failed", { err }),
+      );
+    }
+  };
+
+  // Envelopes for one instance queued in one tick leave in one PUBLISH: fewer
+  // Redis commands and wake-ups than one per message (group fan-out, bursts).
+  let batches = new Map<string, { items: Item[]; done: ((receivers: number) => void)[] }>();
+  const flushBatches = () => {
+    const all = batches;
+    batches = new Map();
+    for (const [instance, { items, done }] of all) {
+      client
+        .publish(names.inbox(instance), JSON.stringify({ f: me, b: items } satisfies Wire))
+        .then(
+          (receivers) => {
+            for (const d of done) d(receivers);
+          },
+          () => {
+            for (const d of done) d(0);
+          },
+        );
+    }
+  };
+  const enqueue = (instance: string, item: Item): Promise<number> => {
+    if (!client.isReady) return Promise.resolve(0);
+    if (batches.size === 0) setImmediate(flushBatches);
+    let batch = batches.get(instance);
+    if (!batch) {
+      batch = { items: [], done: [] };
+      batches.set(instance, batch);
+    }
+    batch.items.push(item);
+    const b = batch;
+    return new Promise((resolve) => b.done.push(resolve));
   };
 
   const subscribe = () => sub.subscribe(names.inbox(me), onWire);
@@ -385,25 +452,13 @@ export async function connectRedisCluster(opts: RedisClusterOptions): Promise<Re
       return new Promise<boolean>((resolve) => {
         const timer = setTimeout(() => settle(id, false), confirmMs);
         pending.set(id, { resolve, timer });
-        client
-          .publish(names.inbox(instanceId), JSON.stringify({ f: me, e: env, a: id } satisfies Wire))
-          .then(
-            (receivers) => {
-              if (receivers === 0) settle(id, false);
-            },
-            () => settle(id, false),
-          );
+        enqueue(instanceId, { e: env, a: id }).then((receivers) => {
+          if (receivers === 0) settle(id, false);
+        });
       });
     },
-    async publish(instanceId, env) {
-      try {
-        return await client.publish(
-          names.inbox(instanceId),
-          JSON.stringify({ f: me, e: env } satisfies Wire),
-        );
-      } catch {
-        return 0;
-      }
+    publish(instanceId, env) {
+      return enqueue(instanceId, { e: env });
     },
     async stop() {
       stopping = true;

@@ -58,8 +58,13 @@ export interface Presence {
   claim(userId: number, instanceId: string): Promise<"claimed" | "revived" | false>;
   /** Releases the claim if this instance holds it. */
   release(userId: number, instanceId: string): Promise<void>;
-  /** The instance of each online user among `userIds` (users of dead instances are not online). */
-  locate(userIds: readonly number[]): Promise<Map<number, string>>;
+  /**
+   * The instance of each online user among `userIds` (users of dead instances
+   * are not online). Unless `fresh`, a recent answer may be reused: fine for
+   * routing, since an instance that no longer has the user stores and nudges;
+   * a lookup that must see every claim made before it (after a store) is fresh.
+   */
+  locate(userIds: readonly number[], fresh?: boolean): Promise<Map<number, string>>;
   /**
    * Releases the users of instances that died; returns them, once, to exactly
    * one caller in the cluster, which tells their friends.

@@ -85,7 +85,7 @@ export async function deliver(ctx: Ctx, recipients: readonly number[], d: Delive
 /** Stores a message for users found nowhere, then tells wherever they are now. */
 async function storeAndNudge(ctx: Ctx, userIds: number[], d: Delivery): Promise<void> {
   await ctx.store.storeOffline(userIds.map((u) => rowFor(u, d) as NewOffline));
-  const where = await ctx.presence.locate(userIds);
+  const where = await ctx.presence.locate(userIds, true);
   const byInstance = new Map<string, number[]>();
   for (const [userId, instance] of where) addTo(byInstance, instance, userId);
   await Promise.all(
