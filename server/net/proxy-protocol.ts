@@ -1,3 +1,5 @@
+import { isIP } from "node:net";
+
 /**
  * PROXY protocol v1 (the text form nginx sends with `proxy_protocol on`):
  * `PROXY TCP4 <src> <dst> <srcport> <dstport>\r\n`, or `PROXY UNKNOWN…\r\n`.
@@ -17,9 +19,6 @@ export type ProxyParse =
   /** A header: the client's address (undefined for UNKNOWN) and the header's length. */
   | { kind: "header"; source: string | undefined; length: number }
   | { kind: "bad"; reason: string };
-
-const IPV4 = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/;
-const IPV6 = /^[0-9a-fA-F:.]{2,45}$/;
 
 export function parseProxyHeader(bytes: Uint8Array): ProxyParse {
   const n = Math.min(bytes.length, SIGNATURE.length);
@@ -41,13 +40,17 @@ export function parseProxyHeader(bytes: Uint8Array): ProxyParse {
   if (parts.length !== 6 || (parts[1] !== "TCP4" && parts[1] !== "TCP6")) {
     return { kind: "bad", reason: "malformed PROXY header" };
   }
-  const source = parts[2]!;
-  const valid =
-    parts[1] === "TCP4"
-      ? IPV4.test(source) && source.split(".").every((o) => Number(o) <= 255)
-      : IPV6.test(source);
-  const port = Number(parts[4]);
-  if (!valid || !Number.isInteger(port) || port < 0 || port > 65_535) {
+  const [, family, source, destination, sport, dport] = parts as [
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+  ];
+  const version = family === "TCP4" ? 4 : 6;
+  const port = (p: string) => /^\d{1,5}$/.test(p) && Number(p) <= 65_535;
+  if (isIP(source) !== version || isIP(destination) !== version || !port(sport) || !port(dport)) {
     return { kind: "bad", reason: "malformed PROXY header" };
   }
   return { kind: "header", source, length: end + 1 };
@@ -69,7 +72,7 @@ export function trustChecker(list: readonly string[]): (address: string) => bool
   return (address) => {
     const v4 = address.startsWith("::ffff:") ? address.slice(7) : address;
     if (exact.has(address) || exact.has(v4)) return true;
-    if (!IPV4.test(v4)) return false;
+    if (isIP(v4) !== 4) return false;
     const n = ipv4ToInt(v4);
     return nets.some((net) => (n & net.mask) >>> 0 === net.base);
   };
@@ -88,11 +91,9 @@ export function checkTrustList(list: readonly string[]): string | null {
   for (const item of list) {
     if (item === "loopback") continue;
     const [ip, bits, extra] = item.split("/");
-    const okIp =
-      ip !== undefined &&
-      ((IPV4.test(ip) && ip.split(".").every((o) => Number(o) <= 255)) || (!bits && IPV6.test(ip)));
+    const okIp = ip !== undefined && (isIP(ip) === 4 || (!bits && isIP(ip) === 6));
     const okBits =
-      bits === undefined || (/^\d{1,2}$/.test(bits) && Number(bits) <= 32 && IPV4.test(ip ?? ""));
+      bits === undefined || (/^\d{1,2}$/.test(bits) && Number(bits) <= 32 && isIP(ip ?? "") === 4);
     if (!okIp || !okBits || extra !== undefined)
       return `not an address or IPv4 CIDR: ${JSON.stringify(item)}`;
   }

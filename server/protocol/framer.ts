@@ -21,6 +21,11 @@ export interface Framer {
   readonly pending: number;
 }
 
+/**
+ * The framer keeps views into the chunks it is given (no copy) until their
+ * line is complete: callers must not reuse a chunk's memory after push()
+ * (Bun hands every `data` event a fresh buffer).
+ */
 export function createFramer(maxFrame: number, sink: FramerSink): Framer {
   let parts: Uint8Array[] = [];
   let held = 0;

@@ -33,7 +33,10 @@ FormatRegistry.Set(
 FormatRegistry.Set("chat-password", (s) => between(s, Limits.passwordMin, Limits.passwordMax));
 FormatRegistry.Set("chat-text", (s) => between(s, Limits.textMin, Limits.textMax));
 FormatRegistry.Set("chat-desc", (s) => between(s, 0, Limits.descMax));
-FormatRegistry.Set("chat-token", (s) => s.length >= 1 && s.length <= Limits.tokenMax);
+FormatRegistry.Set(
+  "chat-token",
+  (s) => s.length >= 1 && s.length <= Limits.tokenMax && s.isWellFormed(),
+);
 FormatRegistry.Set("chat-msgid", (s) => /^[0-9]{1,20}$/.test(s) && BigInt(s) < 2n ** 64n);
 
 const Name = Type.String({

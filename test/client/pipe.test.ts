@@ -2,11 +2,14 @@
  * The console client in piped mode against the real server (in-process, on a
  * fresh SQLite file): scripts of commands, live and stored messages, exit codes.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { connect } from "../helpers/client.ts";
 import { startServer, type TestServer } from "../helpers/server.ts";
 import { PASSWORD, uniqueName } from "../helpers/users.ts";
 import { runClient, runScript } from "./run-client.ts";
+
+// bun applies the preload's default only to the first file of a run.
+setDefaultTimeout(30_000);
 
 let srv: TestServer;
 let addr: string[];

@@ -6,12 +6,23 @@
  * break the line being typed; the clients come back by themselves after the
  * server restarts. Everything is awaited by polling the screen with a deadline.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import {
+  afterAll,
+  afterEach,
+  beforeAll,
+  describe,
+  expect,
+  setDefaultTimeout,
+  test,
+} from "bun:test";
 import { rmSync } from "node:fs";
 import { emptyDir, type ServerProcess, spawnServer } from "../helpers/binary.ts";
 import { CLIENT_BIN, ensureClientBinary, spawnServerAt } from "../helpers/client-binary.ts";
 import { createTmux, TMUX, type Tmux } from "../helpers/tmux.ts";
 import { PASSWORD, registered, uniqueName } from "../helpers/users.ts";
+
+// bun applies the preload's default only to the first file of a run.
+setDefaultTimeout(30_000);
 
 const CI = process.env.CI === "true";
 const SKIP = !TMUX && !CI;

@@ -4,7 +4,7 @@
  * kill -9 of an instance and a restart of Redis, each under traffic, with
  * every accepted message counted against every one received.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { ErrorCode } from "../../server/protocol/messages.ts";
 import {
   emptyDir,
@@ -24,6 +24,9 @@ import {
   uniquePrefix,
 } from "../helpers/redis.ts";
 import { PASSWORD, uniqueName } from "../helpers/users.ts";
+
+// bun applies the preload's default only to the first file of a run.
+setDefaultTimeout(30_000);
 
 const enabled = haveMysql() && haveRedis() && (haveNginx() || process.env.CI === "true");
 if (!enabled) console.warn("!!! cluster e2e tests SKIPPED: they need MariaDB, Redis and nginx");

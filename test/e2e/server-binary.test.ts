@@ -3,7 +3,7 @@
  * storage on first start, and a graceful stop under traffic that loses
  * nothing accepted.
  */
-import { beforeAll, describe, expect, test } from "bun:test";
+import { beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { ErrorCode, type MessagePush } from "../../server/protocol/messages.ts";
@@ -11,6 +11,9 @@ import { emptyDir, ensureServerBinary, SERVER_BIN, spawnServer } from "../helper
 import { connect } from "../helpers/client.ts";
 import { createTestDatabase, haveMysql } from "../helpers/mysql.ts";
 import { PASSWORD, uniqueName } from "../helpers/users.ts";
+
+// bun applies the preload's default only to the first file of a run.
+setDefaultTimeout(30_000);
 
 beforeAll(() => ensureServerBinary(), 120_000);
 

@@ -54,6 +54,14 @@ export class Rng {
   len(max: number): number {
     return Math.min(max, Math.floor(2 ** (this.next() * Math.log2(max + 1))));
   }
+  /** Fisher-Yates, in place (a random sort comparator is not: the engine decides how often it is called). */
+  shuffle<T>(items: T[]): T[] {
+    for (let i = items.length - 1; i > 0; i--) {
+      const j = this.int(i + 1);
+      [items[i], items[j]] = [items[j]!, items[i]!];
+    }
+    return items;
+  }
   bytes(n: number): Uint8Array {
     const out = new Uint8Array(n);
     for (let i = 0; i < n; i++) out[i] = this.int(256);
@@ -335,7 +343,7 @@ export function template(rng: Rng, type: RequestType, w: World): Obj {
   if (rng.chance(0.85))
     o.set("seq", rng.chance(0.7) ? rng.int(100_000) : rng.int(Limits.seqMax + 1));
   // Shuffle the keys now and then: key order must not matter.
-  if (rng.chance(0.2)) o.entries.sort(() => rng.next() - 0.5);
+  if (rng.chance(0.2)) rng.shuffle(o.entries);
   return o;
 }
 
@@ -378,6 +386,16 @@ const TYPE_WEIGHTS: [number, RequestType][] = [
   [4, "groupChat"],
   [3, "ack"],
   [3, "ping"],
+];
+
+/** For connections that are not logged in: mostly the requests they may send. */
+export const GUEST_TYPE_WEIGHTS: [number, RequestType][] = [
+  [6, "register"],
+  [6, "login"],
+  [3, "ping"],
+  ...REQUEST_TYPES.filter((t) => !["register", "login", "ping"].includes(t)).map(
+    (t) => [1, t] as [number, RequestType],
+  ),
 ];
 
 // ---------------------------------------------------------------------------
@@ -476,7 +494,7 @@ export function deepNest(rng: Rng, depth: number): Raw {
     [3, () => new Raw(`${"[".repeat(depth)}${"]".repeat(depth)}`)],
     [2, () => new Raw(`${'{"a":'.repeat(depth)}1${"}".repeat(depth)}`)],
     [1, () => new Raw(`${'{"__proto__":'.repeat(depth)}{}${"}".repeat(depth)}`)],
-    [1, () => new Raw(`${"[{".repeat(depth)}${"}]".repeat(depth)}`.replace(/\{\}/g, '{"x":[]}'))],
+    [1, () => new Raw(`${'[{"x":'.repeat(depth)}[]${"}]".repeat(depth)}`)],
   ])();
 }
 
@@ -489,7 +507,7 @@ export function wrongValue(rng: Rng, depth = 0): J {
     [1, () => rng.int(2 ** 31) * (rng.chance(0.5) ? 1 : -1)],
     [4, () => rng.pick(STRINGS)],
     [2, () => weirdString(rng, rng.len(64))],
-    [1, () => "x".repeat(rng.pick([33, 129, 201, 513, 4001, 20_000]))],
+    [1, () => "x".repeat(rng.pick([33, 129, 201, 513, 4001, rng.chance(0.1) ? 20_000 : 4000]))],
     [1, () => "😀".repeat(rng.pick([32, 33, 128, 129, 200, 201, 4000, 4001]))],
     [1, () => []],
     [
@@ -509,7 +527,7 @@ export function wrongValue(rng: Rng, depth = 0): J {
             )
           : new Obj(),
     ],
-    [1, () => deepNest(rng, rng.pick([10, 100, 1000, 3000]))],
+    [1, () => deepNest(rng, rng.pick([10, 100, 1000, rng.chance(0.2) ? 3000 : 300]))],
   ])();
 }
 
@@ -734,12 +752,14 @@ export interface LineGen {
   /** Classifies a would-be frame; over-budget frames are replaced. */
   cost: CostCheck;
   maxFrame: number;
+  /** How often each request type is picked (default: TYPE_WEIGHTS). */
+  types?: readonly (readonly [number, RequestType])[];
 }
 
 /** A structurally mutated request (a JSON object most of the time). */
 export function mutatedRequest(g: LineGen): Obj {
   const { rng, world } = g;
-  const o = template(rng, rng.weighted(TYPE_WEIGHTS), world);
+  const o = template(rng, rng.weighted(g.types ?? TYPE_WEIGHTS), world);
   const n = rng.weighted([
     [2, 0],
     [6, 1],
@@ -778,8 +798,8 @@ export function genLine(g: LineGen): Uint8Array {
     [3, "non-object"],
     [4, "glued"],
     [3, "blank"],
-    [2, "deep"],
-    [1, "big"],
+    [1, "deep"],
+    [0.3, "big"],
     [0.15, "too-large"],
   ]);
   switch (kind) {
@@ -824,7 +844,12 @@ export function genLine(g: LineGen): Uint8Array {
     case "blank":
       return utf8(rng.pick(["", " ", "\t", "\r", " \t ", "\ufeff", "\r\r"]));
     case "deep": {
-      const depth = rng.pick([100, 1000, 5000, 20_000, 30_000]);
+      const depth = rng.weighted([
+        [4, 100],
+        [3, 1000],
+        [2, 5000],
+        [1, 30_000],
+      ]);
       const o = budgeted(g);
       o.set(
         rng.chance(0.5) ? "nested" : rng.pick(["to", "ids", "text", "name"]),
@@ -853,7 +878,12 @@ export function genLine(g: LineGen): Uint8Array {
 function budgeted(g: LineGen): Obj {
   for (let i = 0; i < 8; i++) {
     const o = mutatedRequest(g);
-    const cost = g.cost(JSON.parse(toJson(o)));
+    let cost: "login" | "register" | null = null;
+    try {
+      cost = g.cost(JSON.parse(toJson(o)));
+    } catch {
+      // Not JSON (cannot happen with a tree, but never mind): costs nothing.
+    }
     if (cost === null) return o;
     if (cost === "login" && g.budget.logins > 0) {
       g.budget.logins--;
@@ -937,7 +967,7 @@ export type LineKind =
   | { kind: "blank" }
   | { kind: "bad" }
   | { kind: "tooLarge" }
-  | { kind: "request"; body: Record<string, unknown> };
+  | { kind: "request"; body: Record<string, unknown>; line: Uint8Array };
 
 /**
  * What the protocol (and docs/PROTOCOL.md's decisions) say a line is. A BOM
@@ -960,7 +990,7 @@ export function classifyLine(line: Uint8Array, maxFrame: number): LineKind {
     return { kind: "bad" };
   }
   if (value === null || typeof value !== "object" || Array.isArray(value)) return { kind: "bad" };
-  return { kind: "request", body: value as Record<string, unknown> };
+  return { kind: "request", body: value as Record<string, unknown>, line };
 }
 
 // ---------------------------------------------------------------------------
@@ -968,7 +998,11 @@ export function classifyLine(line: Uint8Array, maxFrame: number): LineKind {
 
 export interface CorpusEntry {
   name: string;
-  /** The frame as text; `{{user}}`, `{{group}}`, `{{victim}}`, `{{victimName}}`, `{{token}}` are filled in. No `\n` is added if `exact`. */
+  /**
+   * The frame as text. `{{repeat:N:X}}` is X (percent-encoded) N times;
+   * `{{user}}`, `{{group}}`, `{{victim}}`, `{{victimName}}`, `{{token}}`,
+   * `{{nobody}}`, `{{nowhere}}` are filled in from the run's world.
+   */
   text?: string;
   /** The bytes, base64, for what text cannot hold (invalid UTF-8). */
   base64?: string;
@@ -976,10 +1010,149 @@ export interface CorpusEntry {
   exact?: boolean;
 }
 
+export function expandCorpusText(text: string, fill: Record<string, string>): string {
+  return text
+    .replace(/\{\{repeat:(\d+):(.+?)\}\}/g, (_m, n: string, x: string) =>
+      decodeURIComponent(x).repeat(Number(n)),
+    )
+    .replace(/\{\{(\w+)\}\}/g, (m, k: string) => fill[k] ?? m);
+}
+
 export function corpusBytes(e: CorpusEntry, fill: Record<string, string>): Uint8Array {
   const body =
     e.base64 !== undefined
       ? Uint8Array.from(Buffer.from(e.base64, "base64"))
-      : utf8((e.text ?? "").replace(/\{\{(\w+)\}\}/g, (m, k: string) => fill[k] ?? m));
+      : utf8(expandCorpusText(e.text ?? "", fill));
   return e.exact ? body : concat([body, utf8("\n")]);
+}
+
+// ---------------------------------------------------------------------------
+// PROXY protocol v1 preambles (trusted peers may start a stream with one)
+
+export interface Preamble {
+  bytes: Uint8Array;
+  /**
+   * header: a valid header (the stream goes on after it); bad: a malformed
+   * header (bad_frame); none: not a header at all (its lines are frames);
+   * either: invalid by the spec in a part the server need not check.
+   */
+  expect: "header" | "bad" | "none" | "either";
+  why: string;
+}
+
+const ip4 = (rng: Rng) => Array.from({ length: 4 }, () => rng.int(256)).join(".");
+const ip6 = (rng: Rng) =>
+  rng.pick([
+    "::1",
+    "2001:db8::1",
+    "fe80::1:2:3:4",
+    Array.from({ length: 8 }, () => rng.int(65536).toString(16)).join(":"),
+  ]);
+const port = (rng: Rng) => String(rng.pick([0, 1, 80, 443, 65535, rng.int(65536)]));
+
+/** A preamble per the PROXY protocol v1 spec, valid or broken in one known way. */
+export function genPreamble(rng: Rng): Preamble {
+  const valid = (): string => {
+    const proto = rng.weighted([
+      [3, "TCP4"],
+      [2, "TCP6"],
+      [1, "UNKNOWN"],
+    ]);
+    if (proto === "UNKNOWN")
+      return rng.chance(0.5) ? "PROXY UNKNOWN" : `PROXY UNKNOWN ${ip4(rng)} ${ip4(rng)} 1 2`;
+    const ip = proto === "TCP4" ? ip4 : ip6;
+    return `PROXY ${proto} ${ip(rng)} ${ip(rng)} ${port(rng)} ${port(rng)}`;
+  };
+  const p = (bytes: string, expect: Preamble["expect"], why: string): Preamble => ({
+    bytes: utf8(bytes),
+    expect,
+    why,
+  });
+  return rng.weighted<() => Preamble>([
+    [4, () => p(`${valid()}\r\n`, "header", "valid")],
+    [1, () => p(`PROXY TCP5 ${ip4(rng)} ${ip4(rng)} 1 2\r\n`, "bad", "unknown protocol")],
+    [1, () => p(`PROXY tcp4 ${ip4(rng)} ${ip4(rng)} 1 2\r\n`, "bad", "lower-case protocol")],
+    [1, () => p(`PROXY TCP4 ${ip4(rng)} ${ip4(rng)} 1\r\n`, "bad", "a field missing")],
+    [1, () => p(`PROXY TCP4 ${ip4(rng)} ${ip4(rng)} 1 2 3\r\n`, "bad", "a field too many")],
+    [1, () => p(`PROXY TCP4 ${ip4(rng)}  ${ip4(rng)} 1 2\r\n`, "bad", "two spaces")],
+    [
+      1,
+      () =>
+        p(
+          `PROXY TCP4 ${rng.pick(["256.1.1.1", "1.2.3", "a.b.c.d", "1.2.3.4.5", ""])} ${ip4(rng)} 1 2\r\n`,
+          "bad",
+          "bad source address",
+        ),
+    ],
+    [
+      1,
+      () =>
+        p(
+          `PROXY TCP4 ${ip4(rng)} ${ip4(rng)} ${rng.pick(["65536", "-1", "x", "1.5", "99999999999"])} 2\r\n`,
+          "bad",
+          "bad source port",
+        ),
+    ],
+    [
+      1,
+      () =>
+        p(
+          `PROXY TCP6 ${rng.pick(["zz::1", "1.2.3.4:::::x", "g"])} ::1 1 2\r\n`,
+          "bad",
+          "bad IPv6 source",
+        ),
+    ],
+    [1, () => p(`${valid()}\n`, "bad", "LF without CR")],
+    [
+      1,
+      () =>
+        p(
+          `PROXY TCP4 ${ip4(rng)} ${ip4(rng)} 1 2${" ".repeat(110)}\r\n`,
+          "bad",
+          "longer than 107 bytes",
+        ),
+    ],
+    [1, () => p(`PROXY ${"x".repeat(rng.range(101, 300))}\n`, "bad", "no CRLF within 107 bytes")],
+    [1, () => p(`PROXY \r\n`, "bad", "empty header")],
+    [
+      1,
+      () =>
+        p(
+          `PROXY TCP4 ${ip4(rng)} ${rng.pick(["x", "999.1.1.1", "::1"])} ${port(rng)} ${rng.pick(["x", "-5", "70000"])}\r\n`,
+          "either",
+          "bad destination (the server need not check it)",
+        ),
+    ],
+    [
+      1,
+      () =>
+        p(
+          `PROXY TCP4 ${rng.pick(["01.2.3.4", "1.02.3.004"])} ${ip4(rng)} ${rng.pick(["0x10", "1e3", "", "-0", "080"])} 2\r\n`,
+          "either",
+          "odd but harmless numbers",
+        ),
+    ],
+    [
+      1,
+      () =>
+        p(`PROXY TCP6 ${rng.pick(["::::", "..", "1.1"])} ::1 1 2\r\n`, "either", "IPv6-ish source"),
+    ],
+    [1, () => p("PROXY\r\n", "none", "PROXY without the space")],
+    [1, () => p(`proxy tcp4 ${ip4(rng)} ${ip4(rng)} 1 2\r\n`, "none", "lower case")],
+    [1, () => p("GET / HTTP/1.1\r\n", "none", "HTTP")],
+    [1, () => p(`PROX${rng.pick(["", "I", "Y"])}\n`, "none", "a prefix of the signature")],
+    [1, () => p("\r\n", "none", "an empty line")],
+    [1, () => p('{"type":"ping","seq":2}\n', "none", "a request")],
+    [
+      1,
+      () =>
+        p(
+          `${Buffer.from(rng.bytes(rng.len(60)))
+            .toString("latin1")
+            .replace(/\n/g, " ")}\n`,
+          "none",
+          "random",
+        ),
+    ],
+  ])();
 }

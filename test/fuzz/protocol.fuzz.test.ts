@@ -13,7 +13,7 @@
  * Replay a failure with the seed it prints: FUZZ_SEED=<n> bun test test/fuzz
  * (FUZZ_FRAMES=<n> changes the number of generated frames, default 20000).
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import type { Socket } from "bun";
 import { Limits } from "../../server/protocol/messages.ts";
 import { connect } from "../helpers/client.ts";
@@ -27,7 +27,10 @@ import {
   concat,
   corpusBytes,
   type FrameBudget,
+  GUEST_TYPE_WEIGHTS,
   genLine,
+  genPreamble,
+  type LineKind,
   LineSplitter,
   NOBODY_PREFIX,
   NOWHERE_IDS,
@@ -38,6 +41,9 @@ import {
   type World,
 } from "./gen.ts";
 import { cost, ERROR_CODES, type Expectation, expectReply } from "./oracle.ts";
+
+// test/setup.ts's setDefaultTimeout only reaches the first file of a run (it is per file).
+setDefaultTimeout(60_000);
 
 const SEED = seedFromEnv();
 const FRAMES = Number(process.env.FUZZ_FRAMES ?? 20_000);
@@ -51,6 +57,8 @@ const SYNC_TIMEOUT_MS = 15_000;
 // Failures are collected (the run goes on) and reported together, with the seed.
 
 const failures: string[] = [];
+/** Where the current test's failures start. */
+let mark = 0;
 const clip = (s: string, n = 300) => (s.length > n ? `${s.slice(0, n)}…(${s.length} chars)` : s);
 const show = (b: Uint8Array) => {
   try {
@@ -62,8 +70,21 @@ const show = (b: Uint8Array) => {
 function fail(where: string, what: string) {
   if (failures.length < 200) failures.push(`[FUZZ_SEED=${SEED}] ${where}: ${what}`);
 }
+const mine = () => failures.slice(mark);
 const report = () =>
-  `${failures.length} fuzz failure(s); replay with ${replay}\n${failures.slice(0, 25).join("\n")}`;
+  `${mine().length} fuzz failure(s); replay with ${replay}\n${mine().slice(0, 25).join("\n")}`;
+
+/**
+ * Server bugs already reported (see the fuzz report): the random phase
+ * counts them instead of failing, so that they do not hide new ones; the
+ * corpus replay keeps a case of each and fails until the server is fixed.
+ */
+const KNOWN: {
+  id: string;
+  matches(exp: Expectation, body: Record<string, unknown>, code: unknown): boolean;
+}[] = [];
+let tolerateKnown = false;
+const knownHits = new Map<string, { count: number; example: string }>();
 
 /** What a message from the server must never contain: stack traces, SQL, file paths. */
 const LEAKS = [
@@ -90,9 +111,9 @@ const world: World = {
   msgIds: [],
 };
 /** Users and groups set up before fuzzing: they exist for the whole run. */
-const sure = { users: new Set<number>(), groups: new Set<number>(), laneUsers: new Set<number>() };
+const sure = { users: new Set<number>(), groups: new Set<number>() };
 
-const stats = {
+const newStats = () => ({
   generated: 0,
   bytes: 0,
   requests: 0,
@@ -104,7 +125,11 @@ const stats = {
   codes: new Map<string, number>(),
   closes: 0,
   connections: 0,
-};
+  loginWaits: 0,
+  syncMs: 0,
+  syncs: 0,
+});
+let stats = newStats();
 
 // ---------------------------------------------------------------------------
 // A raw connection that predicts what the server must answer
@@ -127,7 +152,7 @@ class FuzzConn {
   next = 0;
   readonly predictedErrors: string[] = [];
   readonly seenErrors: string[] = [];
-  private bad = 0;
+  bad = 0;
   closePredicted = false;
   closed = false;
   loggedIn = false;
@@ -183,11 +208,17 @@ class FuzzConn {
     for (const f of w) f();
   }
 
-  /** Writes bytes (in the given chunks), predicting what each complete line makes the server do. */
-  send(chunks: Uint8Array[]) {
+  /**
+   * Writes bytes (in the given chunks), predicting what each complete line
+   * makes the server do. `kinds`: the lines already classified (the bytes
+   * then end with `\n` and nothing is held from before).
+   */
+  send(chunks: Uint8Array[], kinds?: LineKind[]) {
+    if (kinds && this.sent.pending === 0) for (const k of kinds) this.predict(k);
     for (const chunk of chunks) {
       stats.bytes += chunk.length;
-      for (const line of this.sent.push(chunk)) this.predict(line);
+      if (!kinds || this.sent.pending > 0)
+        for (const line of this.sent.push(chunk)) this.predict(classifyLine(line, MAX_FRAME));
       if (this.closed) continue;
       if (this.pendingWrite.length > 0) this.pendingWrite.push(chunk);
       else {
@@ -197,9 +228,8 @@ class FuzzConn {
     }
   }
 
-  private predict(line: Uint8Array) {
+  private predict(k: LineKind) {
     if (this.closePredicted) return;
-    const k = classifyLine(line, MAX_FRAME);
     switch (k.kind) {
       case "blank":
         stats.blank++;
@@ -217,7 +247,7 @@ class FuzzConn {
         return;
       case "request":
         stats.requests++;
-        this.expected.push({ body: k.body, line });
+        this.expected.push({ body: k.body, line: k.line });
     }
   }
 
@@ -259,6 +289,16 @@ class FuzzConn {
    * and checks the error pushes.
    */
   async sync(): Promise<void> {
+    const t0 = performance.now();
+    stats.syncs++;
+    try {
+      await this.syncInner();
+    } finally {
+      stats.syncMs += performance.now() - t0;
+    }
+  }
+
+  private async syncInner(): Promise<void> {
     const ping = this.closePredicted
       ? null
       : this.control({ type: "ping", seq: Limits.seqMax }).catch(() => null);
@@ -377,7 +417,15 @@ class FuzzConn {
     const code = f.ok === true ? "ok" : String((f.error as { code?: unknown } | undefined)?.code);
     stats.codes.set(code, (stats.codes.get(code) ?? 0) + 1);
     if (f.ok === true) stats.ok++;
-    if (problem)
+    const knownBug =
+      problem && tolerateKnown
+        ? KNOWN.find((k) => k.matches(exp, entry.body, (f.error as { code?: unknown })?.code))
+        : undefined;
+    if (knownBug) {
+      const hit = knownHits.get(knownBug.id) ?? { count: 0, example: show(entry.line) };
+      hit.count++;
+      knownHits.set(knownBug.id, hit);
+    } else if (problem)
       fail(
         this.where,
         `${problem}\n    request (${exp.why}, logged in: ${this.loggedIn}): ${show(entry.line)}\n    reply: ${clip(text)}`,
@@ -408,7 +456,11 @@ class FuzzConn {
  * Sharper expectations from what the run knows: users and groups that exist
  * for sure, ids and names that cannot exist, the victim who is always online.
  */
-function narrow(exp: Expectation, body: Record<string, unknown>, me: { id: number } | null) {
+function narrow(
+  exp: Expectation,
+  body: Record<string, unknown>,
+  me: { id: number; name: string } | null,
+) {
   if (!exp.valid) return;
   const codes = new Set(exp.codes);
   const only = (...keep: string[]) => {
@@ -427,7 +479,7 @@ function narrow(exp: Expectation, body: Record<string, unknown>, me: { id: numbe
       if (nowhere(body.user) || nobody(body.name)) {
         exp.ok = false;
         only("no_such_user");
-      } else if (me && body.user === me.id) {
+      } else if (me && (body.user === me.id || body.name === me.name)) {
         exp.ok = false;
         only("self");
       } else if (sure.users.has(body.user as number)) only("self", "already_friends");
@@ -461,9 +513,8 @@ function narrow(exp: Expectation, body: Record<string, unknown>, me: { id: numbe
 
 /** What is wrong with a reply, given what it must be; null when it is right. */
 function checkReply(f: Frame, exp: Expectation, body: Record<string, unknown>): string | null {
-  if ((f.seq ?? undefined) !== exp.seq && !(exp.seq === 0 && Object.is(f.seq, 0)))
-    return `seq ${JSON.stringify(f.seq)} but expected ${exp.seq}`;
-  if ("seq" in f && exp.seq === undefined) return "a seq where none is expected";
+  // (A seq of -0 comes back as 0, which === takes as equal.)
+  if (f.seq !== exp.seq) return `seq ${JSON.stringify(f.seq)} but expected ${exp.seq}`;
   if (f.ok === true) {
     if (!exp.ok) return `ok, but expected one of ${[...exp.codes].join(", ")}`;
     return checkData(exp.type!, body, f.data);
@@ -538,6 +589,18 @@ function checkData(type: string, body: Record<string, unknown>, data: unknown): 
   }
 }
 
+/** The lines some bytes (ending with `\n`) make, and how many are bad or too large. */
+function preview(bytes: Uint8Array): { kinds: LineKind[]; bad: number; tooLarge: number } {
+  const out = { kinds: [] as LineKind[], bad: 0, tooLarge: 0 };
+  for (const line of new LineSplitter().push(bytes)) {
+    const k = classifyLine(line, MAX_FRAME);
+    out.kinds.push(k);
+    if (k.kind === "bad") out.bad++;
+    else if (k.kind === "tooLarge") out.tooLarge++;
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------------------
 // Lanes: one connection at a time, reopened (and logged in again) when closed
 
@@ -570,8 +633,8 @@ class Lane {
   }
 
   private async logIn(c: FuzzConn, creds: Creds) {
-    for (let attempt = 1; attempt <= 50; attempt++) {
-      const byToken = creds.token !== "" && !c.revoked;
+    for (let attempt = 1; attempt <= 20; attempt++) {
+      const byToken = creds.token !== "";
       const r = await c.control(
         byToken
           ? { type: "login", token: creds.token }
@@ -579,25 +642,68 @@ class Lane {
       );
       if (r.ok === true) {
         creds.token = String((r.data as { token: string }).token);
-        c.revoked = false;
         return;
       }
       const code = (r.error as { code: string }).code;
-      if (code === "bad_credentials" && byToken) c.revoked = true;
-      else if (code === "already_online" || code === "rate_limited") await Bun.sleep(50 * attempt);
-      else throw new Error(`${this.name}: login failed with ${code}`);
+      if (code === "bad_credentials" && byToken) creds.token = "";
+      else if (code === "already_online") {
+        // The server may not have ended the previous connection's session yet.
+        stats.loginWaits++;
+        await Bun.sleep(20 * attempt);
+      } else
+        throw new Error(
+          `[FUZZ_SEED=${SEED}] ${this.name}: logging in again failed with ${code}` +
+            (code === "rate_limited" ? " (the fuzz let too many failed logins through)" : ""),
+        );
     }
-    throw new Error(`${this.name}: could not log in again`);
+    throw new Error(`[FUZZ_SEED=${SEED}] ${this.name}: still already_online after 20 tries`);
   }
 
-  /** Sends lines (each followed by a terminator) in random chunks, then syncs. */
+  /** Bad frames the open connection has had (they close it at the tenth). */
+  private get bad(): number {
+    return !this.conn || this.conn.closed ? 0 : this.conn.bad;
+  }
+
+  /**
+   * Sends lines, each with a random terminator, in random chunks, syncing
+   * at the end. A batch is cut where the server must close the connection
+   * (the tenth bad frame, a frame too large), so that what follows goes to
+   * a new connection; usually the lane itself reconnects just before the
+   * tenth bad frame, so that most lines reach a server that reads them.
+   */
   async batch(rng: Rng, lines: Uint8Array[]) {
+    let segment: Uint8Array[] = [];
+    let kinds: LineKind[] = [];
+    let pendingBad = 0;
+    const flush = async () => {
+      if (segment.length > 0) await this.send(rng, segment, kinds);
+      segment = [];
+      kinds = [];
+      pendingBad = 0;
+    };
+    for (const line of lines) {
+      const bytes = concat([line, utf8(terminator(rng))]);
+      const k = preview(bytes);
+      const tenth = this.bad + pendingBad + k.bad >= Limits.maxBadFrames;
+      if (tenth && k.tooLarge === 0 && k.bad < Limits.maxBadFrames && rng.chance(0.9)) {
+        await flush();
+        this.conn?.terminate();
+      }
+      segment.push(bytes);
+      kinds.push(...k.kinds);
+      pendingBad += k.bad;
+      if (k.tooLarge > 0 || this.bad + pendingBad >= Limits.maxBadFrames) await flush();
+    }
+    await flush();
+  }
+
+  private async send(rng: Rng, segment: Uint8Array[], kinds: LineKind[]) {
     const c = await this.ready();
-    const parts: Uint8Array[] = [];
-    for (const l of lines) parts.push(l, utf8(terminator(rng)));
-    const bytes = concat(parts);
-    c.send(chunkings(rng, bytes));
+    c.send(chunkings(rng, concat(segment)), kinds);
     await c.sync();
+    // A fuzzed `logout {revoke:true}` went through: the lane's token is dead.
+    if (c.revoked && this.creds) this.creds.token = "";
+    c.revoked = false;
     // Stored messages come again at every login until acknowledged.
     if (!c.closed && c.loggedIn && c.offlineIds.length > 0) {
       const ids = c.offlineIds.splice(0, Limits.ackMax);
@@ -615,6 +721,7 @@ class Lane {
 let srv: TestServer;
 let observers: FuzzConn[] = [];
 let userLanes: Lane[] = [];
+let keepalive: ReturnType<typeof setInterval> | undefined;
 
 /** A user with a password nobody else knows, registered on a throwaway connection. */
 async function makeUser(port: number, name: string, password: string): Promise<Creds> {
@@ -651,7 +758,6 @@ beforeAll(async () => {
     world.users.push({ id: u.id, name: u.name });
     sure.users.add(u.id);
   }
-  sure.laneUsers = new Set([a.id, b.id]);
   for (const name of [`g1${tag}`, `g2${tag}`]) {
     const r = await ob.control({ type: "createGroup", name, desc: "fuzz" });
     const g = (r.data as { group: { id: number; name: string } }).group;
@@ -662,9 +768,14 @@ beforeAll(async () => {
   const m = await ob.control({ type: "chat", to: victim.id, text: "hello" });
   world.msgIds.push(String((m.data as { id: string }).id));
   userLanes = [new Lane("user-a", port, a), new Lane("user-b", port, b)];
+  // The observers only listen: ping them so that long runs (FUZZ_FRAMES) do not idle them out.
+  keepalive = setInterval(() => {
+    for (const o of observers) o.control({ type: "ping" }).catch(() => null);
+  }, 20_000);
 });
 
 afterAll(async () => {
+  clearInterval(keepalive);
   for (const l of userLanes) l.close();
   for (const o of observers) o.terminate();
   await srv?.stop();
@@ -675,6 +786,7 @@ const frozenWorld = (): World => structuredClone(world);
 
 describe("protocol fuzz", () => {
   test("the seed corpus, replayed on a guest and a logged-in connection", async () => {
+    mark = failures.length;
     const entries = corpus as CorpusEntry[];
     const fill = {
       user: String(world.users[1]!.id),
@@ -685,7 +797,6 @@ describe("protocol fuzz", () => {
       nobody: `${NOBODY_PREFIX}corpus`,
       nowhere: String(NOWHERE_IDS[0]),
     };
-    const rng = new Rng(SEED ^ 0xc0ffee);
     const guest = new Lane("corpus-guest", srv.port, null);
     for (const lane of [guest, userLanes[0]!]) {
       // A few entries per batch: closes (bad frames, too large) cut only their own batch short.
@@ -700,11 +811,14 @@ describe("protocol fuzz", () => {
       }
     }
     guest.close();
-    expect(failures, report()).toEqual([]);
+    expect(mine(), report()).toEqual([]);
     expect(srv.errors, `[FUZZ_SEED=${SEED}] server logged errors`).toEqual([]);
   }, 60_000);
 
   test(`${FRAMES} generated frames from guest and logged-in connections`, async () => {
+    mark = failures.length;
+    tolerateKnown = true;
+    stats = newStats();
     const started = performance.now();
     const master = new Rng(SEED);
     const frozen = frozenWorld();
@@ -716,33 +830,97 @@ describe("protocol fuzz", () => {
     const per = Math.ceil(FRAMES / lanes.length);
     await Promise.all(
       lanes.map(async (lane, i) => {
+        // Generation has its own stream, so the same seed makes the same lines whatever the
+        // server does; how they are cut and sent (which depends on replies) draws from another.
         const rng = master.fork(i);
+        const transport = master.fork(100 + i);
         // Each lane its own budget, so lanes do not race for it (and a seed replays).
         const budget: FrameBudget = { logins: 15, registers: 8 };
-        const g = { rng, world: frozen, budget, cost, maxFrame: MAX_FRAME };
+        const types = lane.creds ? undefined : GUEST_TYPE_WEIGHTS;
+        const g = { rng, world: frozen, budget, cost, maxFrame: MAX_FRAME, types };
         let done = 0;
-        while (done < per && failures.length < 50) {
+        while (done < per && mine().length < 50) {
           const n = Math.min(per - done, rng.range(5, 80));
           const lines = Array.from({ length: n }, () => genLine(g));
           stats.generated += n;
           done += n;
-          await lane.batch(rng, lines);
+          await lane.batch(transport, lines);
         }
       }),
     );
     for (const l of lanes.slice(2)) l.close();
+    tolerateKnown = false;
+    for (const [id, hit] of knownHits)
+      console.warn(`protocol fuzz: KNOWN BUG hit ${hit.count} times: ${id}\n  e.g. ${hit.example}`);
     const ms = performance.now() - started;
     console.log(
       `protocol fuzz: seed ${SEED}: ${stats.generated} lines generated, ${(stats.bytes / 1e6).toFixed(1)} MB sent in ${(ms / 1000).toFixed(1)} s; ` +
         `server saw ${stats.requests} requests, ${stats.badFrames} bad frames, ${stats.tooLarge} too large, ${stats.blank} blank lines; ` +
         `${stats.replies} replies (${[...stats.codes].map(([k, v]) => `${k} ${v}`).join(", ")}); ` +
-        `${stats.connections} connections, ${stats.closes} closes`,
+        `${stats.connections} connections, ${stats.closes} closes, ${stats.loginWaits} login retries, ${stats.syncs} syncs (${(stats.syncMs / 1000).toFixed(1)} s)`,
     );
-    expect(failures, report()).toEqual([]);
+    expect(mine(), report()).toEqual([]);
     expect(srv.errors, `[FUZZ_SEED=${SEED}] server logged errors`).toEqual([]);
   }, 120_000);
 
+  test("connection preambles: PROXY v1 headers valid and broken, in random chunks", async () => {
+    mark = failures.length;
+    if (!srv.config.trustProxy.includes("loopback")) {
+      console.log("protocol fuzz: loopback is not a trusted proxy here; preamble fuzz skipped");
+      return;
+    }
+    const rng = new Rng(SEED ^ 0x9a0c5);
+    const outcomes = new Map<string, number>();
+    const N = Number(process.env.FUZZ_PREAMBLES ?? 600);
+    let next = 0;
+    const worker = async () => {
+      while (next < N) {
+        const i = next++;
+        const pre = genPreamble(rng);
+        const ping = utf8(`{"type":"ping","seq":1}\n`);
+        const got = await probe(srv.port, chunkings(rng, concat([pre.bytes, ping])));
+        const where = `preamble ${i} (${pre.why}, expected ${pre.expect}): ${show(pre.bytes)}`;
+        for (const p of got.problems) fail(where, p);
+        const codes = got.frames.filter((f) => f.type === "error").map((f) => String(f.code));
+        const answered = got.frames.some((f) => f.type === "reply" && f.seq === 1 && f.ok === true);
+        const outcome =
+          answered && codes.length === 0
+            ? "clean"
+            : codes[0] === "bad_frame" && got.closed && !answered
+              ? "refused"
+              : answered
+                ? `answered after ${codes.join(",")}`
+                : `no answer after ${codes.join(",") || "nothing"}${got.closed ? ", closed" : ""}`;
+        outcomes.set(
+          `${pre.expect} -> ${outcome}`,
+          (outcomes.get(`${pre.expect} -> ${outcome}`) ?? 0) + 1,
+        );
+        const ok =
+          pre.expect === "header"
+            ? outcome === "clean"
+            : pre.expect === "bad"
+              ? outcome === "refused"
+              : pre.expect === "either"
+                ? outcome === "clean" || outcome === "refused"
+                : // Not a header: its lines are ordinary frames, and the ping is answered after them.
+                  answered && codes.every((c) => c === "bad_frame") && !got.closed;
+        if (!ok)
+          fail(
+            where,
+            `got ${outcome}; frames: ${got.frames.map((f) => JSON.stringify(f)).join(" | ")}`,
+          );
+      }
+    };
+    await Promise.all(Array.from({ length: 8 }, worker));
+    console.log(
+      `protocol fuzz: seed ${SEED}: ${N} preambles: ${[...outcomes].map(([k, v]) => `${k}: ${v}`).join("; ")}`,
+    );
+    expect(mine(), report()).toEqual([]);
+    expect(srv.errors, `[FUZZ_SEED=${SEED}] server logged errors`).toEqual([]);
+  });
+
   test("afterwards a normal client registers, logs in, chats and receives, with nasty texts intact", async () => {
+    mark = failures.length;
     const port = srv.port;
     const a = await connect(port);
     const b = await connect(port);
@@ -770,7 +948,61 @@ describe("protocol fuzz", () => {
     expect((await a.message((m) => m.text === "live")).from.name).toBe(bn);
     a.close();
     b.close();
-    expect(failures, report()).toEqual([]);
+    expect(mine(), report()).toEqual([]);
     expect(srv.errors, `[FUZZ_SEED=${SEED}] server logged errors`).toEqual([]);
   });
 });
+
+/**
+ * Opens a connection, writes the chunks, and collects what the server sends
+ * until the reply to seq 1, a close, or a second of silence.
+ */
+async function probe(port: number, chunks: Uint8Array[]) {
+  const frames: Frame[] = [];
+  const problems: string[] = [];
+  const split = new LineSplitter();
+  let closed = false;
+  let wake = () => {};
+  const socket = await Bun.connect({
+    hostname: "127.0.0.1",
+    port,
+    socket: {
+      data(_s, chunk) {
+        for (const line of split.push(chunk)) {
+          try {
+            const f = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(line)) as Frame;
+            frames.push(f);
+            if (f.type === "error" && (typeof f.code !== "string" || !ERROR_CODES.has(f.code)))
+              problems.push(`error push with an unknown code: ${JSON.stringify(f)}`);
+            if (f.type === "error" && (typeof f.message !== "string" || leak(f.message)))
+              problems.push(`error push leaks internals: ${JSON.stringify(f)}`);
+          } catch {
+            problems.push(`the server sent a frame that is not UTF-8 JSON: ${show(line)}`);
+          }
+        }
+        wake();
+      },
+      close() {
+        closed = true;
+        wake();
+      },
+      error() {},
+    },
+  });
+  for (const c of chunks) {
+    socket.write(c);
+    // Now and then a pause, so the server sees the header in pieces.
+    if (c.length < 4) await Bun.sleep(0);
+  }
+  const done = () => closed || frames.some((f) => f.type === "reply" && f.seq === 1);
+  const deadline = Date.now() + 1000;
+  while (!done() && Date.now() < deadline)
+    await new Promise<void>((r) => {
+      wake = r;
+      setTimeout(r, 50);
+    });
+  // Read before terminate(), whose close event comes at once.
+  const byServer = closed;
+  if (!closed) socket.terminate();
+  return { frames, closed: byServer, problems };
+}

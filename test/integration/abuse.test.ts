@@ -3,11 +3,14 @@
  * registration are refused with `rate_limited`; client addresses come from
  * PROXY headers only when the peer is a trusted proxy.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { ErrorCode } from "../../server/protocol/messages.ts";
 import { connect } from "../helpers/client.ts";
 import { startServer, type TestServer } from "../helpers/server.ts";
 import { PASSWORD, registered, uniqueName } from "../helpers/users.ts";
+
+// bun applies the preload's default only to the first file of a run.
+setDefaultTimeout(30_000);
 
 const proxyLine = (source: string) => `PROXY TCP4 ${source} 127.0.0.1 40000 6000\r\n`;
 

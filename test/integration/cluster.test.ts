@@ -2,13 +2,16 @@
  * Instances sharing one MariaDB database and one Redis behave as one server:
  * messages, presence, friends and groups cross instances, and go nowhere else.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { ErrorCode, type MessagePush } from "../../server/protocol/messages.ts";
 import { connect, type TestClient } from "../helpers/client.ts";
 import { startCluster, type TestCluster } from "../helpers/cluster.ts";
 import { haveMysql } from "../helpers/mysql.ts";
 import { haveRedis } from "../helpers/redis.ts";
 import { PASSWORD, uniqueName } from "../helpers/users.ts";
+
+// bun applies the preload's default only to the first file of a run.
+setDefaultTimeout(30_000);
 
 const enabled = haveMysql() && haveRedis();
 

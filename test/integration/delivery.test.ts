@@ -3,7 +3,7 @@
  * logs out, drops or stops reading, on both backends. Every accepted id is
  * counted against every id received live or from the store.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { connect as netConnect } from "node:net";
 import { createFramer, decodeFrame } from "../../server/protocol/framer.ts";
 import { ErrorCode, type MessagePush } from "../../server/protocol/messages.ts";
@@ -11,6 +11,9 @@ import { connect } from "../helpers/client.ts";
 import { haveMysql } from "../helpers/mysql.ts";
 import { type Backend, startServer, type TestServer } from "../helpers/server.ts";
 import { loggedIn, PASSWORD, registered } from "../helpers/users.ts";
+
+// bun applies the preload's default only to the first file of a run.
+setDefaultTimeout(30_000);
 
 const backends: Backend[] = ["sqlite", "mysql"];
 

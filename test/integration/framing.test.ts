@@ -2,11 +2,14 @@
  * Framing and abuse over real TCP: split and coalesced frames, bad frames,
  * the size limit, the idle timeout, and input that crashed the seeds.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { ErrorCode } from "../../server/protocol/messages.ts";
 import { connect } from "../helpers/client.ts";
 import { startServer, type TestServer } from "../helpers/server.ts";
 import { loggedIn, PASSWORD, uniqueName } from "../helpers/users.ts";
+
+// bun applies the preload's default only to the first file of a run.
+setDefaultTimeout(30_000);
 
 let srv: TestServer;
 let port: number;

@@ -3,7 +3,7 @@
  * requests that need it answer `internal` promptly, the server stays up and
  * keeps serving what needs no database, and it recovers by itself.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { type App, startApp } from "../../server/app.ts";
 import { resolveConfig } from "../../server/config.ts";
 import { ErrorCode } from "../../server/protocol/messages.ts";
@@ -12,6 +12,9 @@ import { createTestDatabase, haveMysql, type TestDatabase } from "../helpers/mys
 import { quietLogger } from "../helpers/server.ts";
 import { type TcpProxy, tcpProxy } from "../helpers/tcp-proxy.ts";
 import { PASSWORD, uniqueName } from "../helpers/users.ts";
+
+// bun applies the preload's default only to the first file of a run.
+setDefaultTimeout(30_000);
 
 describe.skipIf(!haveMysql())("MySQL faults", () => {
   let db: TestDatabase;

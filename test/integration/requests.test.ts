@@ -2,12 +2,15 @@
  * Every request type over real TCP: its happy path and every error code the
  * protocol lists for it, on SQLite and on MariaDB.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { ErrorCode, type Friend, type Group, RequestType } from "../../server/protocol/messages.ts";
 import { connect } from "../helpers/client.ts";
 import { haveMysql } from "../helpers/mysql.ts";
 import { type Backend, startServer, type TestServer } from "../helpers/server.ts";
 import { loggedIn, logIn, PASSWORD, registered, uniqueName } from "../helpers/users.ts";
+
+// bun applies the preload's default only to the first file of a run.
+setDefaultTimeout(30_000);
 
 const backends: Backend[] = ["sqlite", "mysql"];
 

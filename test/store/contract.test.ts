@@ -4,7 +4,7 @@
  * on the same database each call, so tests can play two server instances
  * sharing it.
  */
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -12,6 +12,9 @@ import type { NewOffline, Store } from "../../server/ports/store.ts";
 import { openMysqlStore } from "../../server/store/mysql.ts";
 import { openSqliteStore } from "../../server/store/sqlite.ts";
 import { createTestDatabase, haveMysql } from "../helpers/mysql.ts";
+
+// bun applies the preload's default only to the first file of a run.
+setDefaultTimeout(30_000);
 
 interface StoreFactory {
   open(): Promise<Store>;

@@ -1,6 +1,9 @@
-import { expect, test } from "bun:test";
+import { expect, setDefaultTimeout, test } from "bun:test";
 import type { Store } from "../../server/ports/store.ts";
 import { withDeadline } from "../../server/store/deadline.ts";
+
+// bun applies the preload's default only to the first file of a run.
+setDefaultTimeout(30_000);
 
 // Only the methods used here; a hung database is a promise that never settles.
 const hung = {

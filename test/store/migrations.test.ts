@@ -5,7 +5,7 @@
  */
 
 import { Database } from "bun:sqlite";
-import { afterAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -20,6 +20,9 @@ import { openMysqlStore } from "../../server/store/mysql.ts";
 import { migrationLockName } from "../../server/store/mysql-migrate.ts";
 import { openSqliteStore } from "../../server/store/sqlite.ts";
 import { createTestDatabase, haveMysql, type TestDatabase } from "../helpers/mysql.ts";
+
+// bun applies the preload's default only to the first file of a run.
+setDefaultTimeout(30_000);
 
 const folder = (dialect: string) => join(import.meta.dir, "..", "..", "db", "migrations", dialect);
 

@@ -1,9 +1,12 @@
-import { afterAll, describe, expect, test } from "bun:test";
+import { afterAll, describe, expect, setDefaultTimeout, test } from "bun:test";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openStore, storeTarget } from "../../server/store/open.ts";
 import { createTestDatabase, haveMysql } from "../helpers/mysql.ts";
+
+// bun applies the preload's default only to the first file of a run.
+setDefaultTimeout(30_000);
 
 const dir = mkdtempSync(join(tmpdir(), "chat-open-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
