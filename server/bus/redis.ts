@@ -298,10 +298,12 @@ export async function connectRedisCluster(opts: RedisClusterOptions): Promise<Re
       if (recent.size > MAX_RECENT) recent.clear();
       r.forEach((inst, i) => {
         const id = ask[i]!;
-        if (!inst) return void recent.delete(id);
-        found.set(id, inst);
-        // Only other instances' users are remembered: our own are known exactly.
-        if (inst !== me) recent.set(id, { instance: inst, at: now });
+        if (!inst) recent.delete(id);
+        else {
+          found.set(id, inst);
+          // Only other instances' users are remembered: our own are known exactly.
+          if (inst !== me) recent.set(id, { instance: inst, at: now });
+        }
       });
       return found;
     },
