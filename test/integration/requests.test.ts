@@ -392,6 +392,13 @@ for (const backend of backends) {
       expect(await b.c.message((m) => m.id === r.id)).toMatchObject({
         from: { id: a.id, name: a.name },
       });
+      // Acknowledging someone else's stored messages deletes nothing of theirs.
+      await b.c.ok("logout");
+      const stored = await a.c.ok("chat", { to: b.id, text: "kept for b" });
+      await a.c.ok("ack", { ids: [stored.id], user: b.id, to: b.id });
+      const relog = await b.c.ok("login", { id: b.id, password: PASSWORD });
+      expect(relog.offline).toBe(1);
+      expect(await b.c.message((m) => m.id === stored.id)).toMatchObject({ offline: true });
       a.c.close();
       b.c.close();
     });
