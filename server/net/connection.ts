@@ -5,10 +5,10 @@
  */
 import { disconnect, dispatch, refuse } from "../dispatch.ts";
 import { defaultMessages } from "../protocol/errors.ts";
-import { createFramer, decodeFrame } from "../protocol/framer.ts";
-import { ErrorCode, Limits, PushType } from "../protocol/messages.ts";
+import { createFramer, decodeFrame, type Framer, type FramerSink } from "../protocol/framer.ts";
+import { ErrorCode, Limits, PushType, type UserRef } from "../protocol/messages.ts";
 import type { Ctx, Session } from "../service/context.ts";
-import { createOutbox, type NetOutbox } from "./outbox.ts";
+import { createOutbox, type NetOutbox, type OutboxOptions } from "./outbox.ts";
 import { parseProxyHeader } from "./proxy-protocol.ts";
 
 /** What a connection needs of a Bun socket. */
@@ -73,202 +73,265 @@ export function createConnection(
     proxied: boolean;
   },
 ): Connection {
-  let lastFrameAt = opts.now();
-  let closing = false;
-  let accepting = true;
-  let paused = false;
-  let waiting: Waiting[] = [];
-  let tokens = opts.rateLimit;
-  let refilledAt = opts.now();
+  const conn = new ClientConnection(ctx, id, peer, socket, opts, opts.proxied);
+  if (!opts.proxied) conn.admit(peer);
+  return conn;
+}
+
+/**
+ * A class, not a closure: thousands of these live at once, and with shared
+ * prototype methods an idle connection costs a few small objects. It is also
+ * the session the services see, and the framer's and outbox's owner.
+ */
+class ClientConnection implements Connection, Session, FramerSink, OutboxOptions {
+  remote: string;
+  user: UserRef | null = null;
+  ending = false;
+  pushedRow = 0;
+  readonly out: NetOutbox;
+  lastFrameAt: number;
+
+  private readonly framer: Framer;
+  private closing = false;
+  private accepting = true;
+  private paused = false;
+  private waiting: Waiting[] = [];
+  private tokens: number;
+  private refilledAt: number;
   // Until the PROXY header (if any) has been read: the bytes seen so far.
-  let preamble: Uint8Array | null = opts.proxied ? new Uint8Array(0) : null;
-  let admitted: string | null = null;
+  private preamble: Uint8Array | null;
+  private admitted: string | null = null;
   // The request loop: `busy` while it runs; `running` to wait for it.
-  let busy = false;
-  let running: Promise<void> | null = null;
-  let badFrames: number[] = [];
-  let ended: Promise<void> | null = null;
-  let linger: ReturnType<typeof setTimeout> | undefined;
-  let onFinished!: () => void;
-  const finished = new Promise<void>((r) => {
-    onFinished = r;
-  });
+  private busy = false;
+  private running: Promise<void> | null = null;
+  private badFrames: number[] | null = null;
+  private ended: Promise<void> | null = null;
+  private loginEnded: Promise<void> | null = null;
+  private linger: ReturnType<typeof setTimeout> | undefined;
+  private whenFinished: { promise: Promise<void>; resolve: () => void } | null = null;
+  private isFinished = false;
 
-  const outbox = createOutbox(socket, {
-    maxBytes: opts.maxOutputBytes,
-    onOverflow: () => shut(ErrorCode.slow_consumer, defaultMessages.slow_consumer),
-    schedule: opts.schedule,
-  });
-  const session: Session = {
-    id,
-    remote: peer,
-    user: null,
-    ending: false,
-    pushedRow: 0,
-    out: outbox,
-    end: (code, message = defaultMessages[code]) => shut(code, message),
-  };
+  constructor(
+    private readonly ctx: Ctx,
+    readonly id: number,
+    peer: string,
+    private readonly socket: SocketLike,
+    private readonly opts: NetOptions,
+    proxied: boolean,
+  ) {
+    this.remote = peer;
+    this.lastFrameAt = opts.now();
+    this.refilledAt = this.lastFrameAt;
+    this.tokens = opts.rateLimit;
+    this.preamble = proxied ? new Uint8Array(0) : null;
+    this.framer = createFramer(opts.maxFrame, this);
+    this.out = createOutbox(socket, this);
+  }
 
-  const push = (code: ErrorCode, message: string) =>
-    outbox.send(JSON.stringify({ type: PushType.error, code, message }));
+  get session(): Session {
+    return this;
+  }
 
-  const badFrame = (reason: string) => {
-    const now = opts.now();
-    badFrames = badFrames.filter((t) => now - t < Limits.badFrameWindowMs);
-    badFrames.push(now);
-    if (badFrames.length >= Limits.maxBadFrames)
-      shut(ErrorCode.bad_frame, `${reason}; too many bad frames`);
-    else push(ErrorCode.bad_frame, reason);
-  };
+  get outbox(): NetOutbox {
+    return this.out;
+  }
 
-  const run = async () => {
+  // --- OutboxOptions: the outbox asks its owner ------------------------------
+  get maxBytes() {
+    return this.opts.maxOutputBytes;
+  }
+
+  onOverflow() {
+    this.shut(ErrorCode.slow_consumer, defaultMessages.slow_consumer);
+  }
+
+  schedule(outbox: NetOutbox) {
+    this.opts.schedule(outbox);
+  }
+
+  // --- FramerSink --------------------------------------------------------------
+  frame(bytes: Uint8Array) {
+    const now = this.opts.now();
+    this.lastFrameAt = now;
+    const decoded = decodeFrame(bytes);
+    if (decoded.kind === "blank") return;
+    if (decoded.kind === "bad") return this.badFrame(decoded.reason);
+    if (!this.accepting) return;
+    const rate = this.opts.rateLimit;
+    this.tokens = Math.min(rate, this.tokens + ((now - this.refilledAt) * rate) / 1000);
+    this.refilledAt = now;
+    if (this.tokens >= 1) {
+      this.tokens -= 1;
+      this.waiting.push(decoded.value);
+    } else this.waiting.push({ seq: decoded.value.seq, [LIMITED]: true });
+    if (!this.paused && this.waiting.length >= MAX_WAITING) {
+      this.paused = true;
+      this.socket.pause();
+    }
+    this.kick();
+  }
+
+  tooLarge() {
+    this.shut(ErrorCode.frame_too_large, `frame is larger than ${this.opts.maxFrame} bytes`);
+  }
+
+  // --- Connection --------------------------------------------------------------
+  data(chunk: Uint8Array) {
+    if (this.closing) return;
+    if (this.preamble) return this.readPreamble(chunk);
+    this.framer.push(chunk);
+  }
+
+  drain() {
+    this.out.drain();
+  }
+
+  closed(): Promise<void> {
+    this.ended ??= (async () => {
+      this.closing = true;
+      this.accepting = false;
+      this.waiting = [];
+      clearTimeout(this.linger);
+      this.out.close();
+      if (this.admitted !== null) this.opts.leave(this.admitted);
+      await this.running;
+      await this.endLogin();
+    })().finally(() => {
+      this.isFinished = true;
+      this.whenFinished?.resolve();
+    });
+    return this.ended;
+  }
+
+  get finished(): Promise<void> {
+    if (this.isFinished) return Promise.resolve();
+    if (!this.whenFinished) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => {
+        resolve = r;
+      });
+      this.whenFinished = { promise, resolve };
+    }
+    return this.whenFinished.promise;
+  }
+
+  closeWith(code: ErrorCode, message: string = defaultMessages[code]) {
+    this.shut(code, message);
+  }
+
+  end(code: ErrorCode, message: string = defaultMessages[code]) {
+    this.shut(code, message);
+  }
+
+  async quiesce() {
+    this.accepting = false;
+    this.waiting = [];
+    await this.running;
+  }
+
+  /** Takes a place for the client's address, or refuses the connection. */
+  admit(address: string): boolean {
+    if (!this.opts.admit(address)) {
+      this.shut(ErrorCode.rate_limited, "too many connections from this address");
+      return false;
+    }
+    this.admitted = address;
+    return true;
+  }
+
+  // --- inside ------------------------------------------------------------------
+  private badFrame(reason: string) {
+    const now = this.opts.now();
+    const recent = (this.badFrames ?? []).filter((t) => now - t < Limits.badFrameWindowMs);
+    recent.push(now);
+    this.badFrames = recent;
+    if (recent.length >= Limits.maxBadFrames)
+      this.shut(ErrorCode.bad_frame, `${reason}; too many bad frames`);
+    else
+      this.out.send(
+        JSON.stringify({ type: PushType.error, code: ErrorCode.bad_frame, message: reason }),
+      );
+  }
+
+  private kick() {
+    if (this.busy) return;
+    this.busy = true;
+    this.running = this.run();
+  }
+
+  private async run() {
     try {
-      await serve();
+      await this.serve();
     } finally {
-      busy = false;
+      this.busy = false;
     }
     // Requests that arrived while the loop was finishing.
-    if (waiting.length > 0 && accepting) kick();
-  };
-  const serve = async () => {
-    while (waiting.length > 0 && accepting) {
-      const body = waiting.shift()!;
-      if (paused && waiting.length <= RESUME_AT) {
-        paused = false;
-        socket.resume();
+    if (this.waiting.length > 0 && this.accepting) this.kick();
+  }
+
+  private async serve() {
+    while (this.waiting.length > 0 && this.accepting) {
+      const body = this.waiting.shift()!;
+      if (this.paused && this.waiting.length <= RESUME_AT) {
+        this.paused = false;
+        this.socket.resume();
       }
       const outcome = body[LIMITED]
         ? refuse(body, ErrorCode.rate_limited, "too many requests; slow down")
-        : await dispatch(ctx, session, body);
-      outbox.send(outcome.reply);
+        : await dispatch(this.ctx, this, body);
+      this.out.send(outcome.reply);
       if (outcome.after) {
         await outcome
           .after()
-          .catch((err: unknown) => ctx.log.error("follow-up failed", { conn: id, err }));
+          .catch((err: unknown) => this.ctx.log.error("follow-up failed", { conn: this.id, err }));
       }
     }
-  };
-  const kick = () => {
-    if (busy) return;
-    busy = true;
-    running = run();
-  };
-
-  const framer = createFramer(opts.maxFrame, {
-    frame(bytes) {
-      lastFrameAt = opts.now();
-      const decoded = decodeFrame(bytes);
-      if (decoded.kind === "blank") return;
-      if (decoded.kind === "bad") return badFrame(decoded.reason);
-      if (!accepting) return;
-      const now = opts.now();
-      tokens = Math.min(opts.rateLimit, tokens + ((now - refilledAt) * opts.rateLimit) / 1000);
-      refilledAt = now;
-      if (tokens >= 1) {
-        tokens -= 1;
-        waiting.push(decoded.value);
-      } else waiting.push({ seq: decoded.value.seq, [LIMITED]: true });
-      if (!paused && waiting.length >= MAX_WAITING) {
-        paused = true;
-        socket.pause();
-      }
-      kick();
-    },
-    tooLarge() {
-      shut(ErrorCode.frame_too_large, `frame is larger than ${opts.maxFrame} bytes`);
-    },
-  });
+  }
 
   /**
    * Closes on purpose: the login ends now (what was not sent is stored), the
    * peer gets a last `error` push, and the socket closes once that is written
    * or after LINGER_MS, whichever comes first.
    */
-  const shut = (code: ErrorCode, message: string) => {
-    if (closing) return;
-    closing = true;
-    accepting = false;
-    waiting = [];
-    outbox.flush();
-    outbox.seal(JSON.stringify({ type: PushType.error, code, message }), () => socket.end());
-    linger = setTimeout(() => socket.terminate(), LINGER_MS);
-    void endLogin();
-  };
+  private shut(code: ErrorCode, message: string) {
+    if (this.closing) return;
+    this.closing = true;
+    this.accepting = false;
+    this.waiting = [];
+    this.out.flush();
+    const socket = this.socket;
+    this.out.seal(JSON.stringify({ type: PushType.error, code, message }), () => socket.end());
+    this.linger = setTimeout(() => socket.terminate(), LINGER_MS);
+    void this.endLogin();
+  }
 
   // The login ends once per connection, when it is closed on purpose or when
   // the socket closes, whichever comes first; both wait for the same end.
-  let loginEnded: Promise<void> | null = null;
-  const endLogin = () =>
-    (loginEnded ??= disconnect(ctx, session).catch((err: unknown) =>
-      ctx.log.error("ending the session failed", { conn: id, err }),
-    ));
-
-  const admit = (address: string) => {
-    if (!opts.admit(address)) {
-      shut(ErrorCode.rate_limited, "too many connections from this address");
-      return false;
-    }
-    admitted = address;
-    return true;
-  };
+  private endLogin() {
+    this.loginEnded ??= disconnect(this.ctx, this).catch((err: unknown) =>
+      this.ctx.log.error("ending the session failed", { conn: this.id, err }),
+    );
+    return this.loginEnded;
+  }
 
   /** A trusted proxy's connection: take the client's address from a PROXY header, if one comes. */
-  const readPreamble = (chunk: Uint8Array) => {
-    const seen = new Uint8Array(preamble!.length + chunk.length);
-    seen.set(preamble!);
-    seen.set(chunk, preamble!.length);
+  private readPreamble(chunk: Uint8Array) {
+    const before = this.preamble!;
+    const seen = new Uint8Array(before.length + chunk.length);
+    seen.set(before);
+    seen.set(chunk, before.length);
     const parsed = parseProxyHeader(seen);
     if (parsed.kind === "incomplete") {
-      preamble = seen;
+      this.preamble = seen;
       return;
     }
-    preamble = null;
-    if (parsed.kind === "bad") return shut(ErrorCode.bad_frame, parsed.reason);
+    this.preamble = null;
+    if (parsed.kind === "bad") return this.shut(ErrorCode.bad_frame, parsed.reason);
     let rest = seen;
     if (parsed.kind === "header") {
-      if (parsed.source) session.remote = parsed.source;
+      if (parsed.source) this.remote = parsed.source;
       rest = seen.subarray(parsed.length);
     }
-    if (admit(session.remote) && rest.length > 0) framer.push(rest);
-  };
-
-  const self: Connection = {
-    session,
-    finished,
-    outbox,
-    get lastFrameAt() {
-      return lastFrameAt;
-    },
-    data(chunk) {
-      if (closing) return;
-      if (preamble) return readPreamble(chunk);
-      framer.push(chunk);
-    },
-    drain() {
-      outbox.drain();
-    },
-    closed() {
-      ended ??= (async () => {
-        closing = true;
-        accepting = false;
-        waiting = [];
-        clearTimeout(linger);
-        outbox.close();
-        if (admitted !== null) opts.leave(admitted);
-        await running;
-        await endLogin();
-      })().finally(onFinished);
-      return ended;
-    },
-    closeWith(code, message = defaultMessages[code]) {
-      shut(code, message);
-    },
-    async quiesce() {
-      accepting = false;
-      waiting = [];
-      await running;
-    },
-  };
-  if (!preamble) admit(peer);
-  return self;
+    if (this.admit(this.remote) && rest.length > 0) this.framer.push(rest);
+  }
 }

@@ -45,154 +45,173 @@ export interface OutboxOptions {
 }
 
 export function createOutbox(writer: Writer, opts: OutboxOptions): NetOutbox {
-  let queue: Entry[] = [];
-  let queued = 0;
-  // Bytes of queue[0] already written; then queue[0].data is a Uint8Array.
-  let headDone = 0;
-  let blocked = false;
-  let closed = false;
-  let scheduled = false;
-  let waiters: ((ok: boolean) => void)[] = [];
-  let sealed = false;
-  let sealedUnsent: NewOffline[] = [];
-  let onEmpty: (() => void) | null = null;
-  const lowWater = Math.max(1, Math.floor(opts.maxBytes / 4));
+  return new SocketOutbox(writer, opts);
+}
 
-  const wake = (ok: boolean) => {
-    const list = waiters;
-    waiters = [];
+// A class, not a closure: one outbox lives per connection, and shared
+// prototype methods (with queues made only when needed) keep an idle
+// connection small.
+class SocketOutbox implements NetOutbox {
+  private queue: Entry[] = [];
+  private bytesQueued = 0;
+  // Bytes of queue[0] already written; then queue[0].data is a Uint8Array.
+  private headDone = 0;
+  private blocked = false;
+  private isClosed = false;
+  private sealed = false;
+  private scheduled = false;
+  private waiters: ((ok: boolean) => void)[] | null = null;
+  private sealedUnsent: NewOffline[] | null = null;
+  private onEmpty: (() => void) | null = null;
+
+  constructor(
+    private readonly writer: Writer,
+    private readonly opts: OutboxOptions,
+  ) {}
+
+  get closed() {
+    return this.isClosed || this.sealed;
+  }
+
+  get queued() {
+    return this.bytesQueued;
+  }
+
+  private get lowWater() {
+    return Math.max(1, Math.floor(this.opts.maxBytes / 4));
+  }
+
+  send(json: string, stored?: NewOffline): boolean {
+    if (this.isClosed || this.sealed) return false;
+    const data = `${json}\n`;
+    const bytes = Buffer.byteLength(data);
+    this.queue.push(stored ? { data, bytes, stored } : { data, bytes });
+    this.bytesQueued += bytes;
+    if (this.blocked) {
+      if (this.bytesQueued > this.opts.maxBytes) this.opts.onOverflow();
+    } else if (!this.scheduled) {
+      this.scheduled = true;
+      this.opts.schedule(this);
+    }
+    return true;
+  }
+
+  flush(): void {
+    this.scheduled = false;
+    if (this.blocked || this.isClosed) return;
+    const queue = this.queue;
+    if (queue.length > 0 && this.headDone > 0) {
+      const rest = (queue[0]!.data as Uint8Array).subarray(this.headDone);
+      if (!this.write(rest, rest.length)) return this.block();
+    }
+    if (this.queue.length > 0) {
+      const q = this.queue;
+      const text =
+        q.length === 1 ? (q[0]!.data as string) : q.map((e) => e.data as string).join("");
+      if (!this.write(text, this.bytesQueued)) return this.block();
+    }
+    if (this.waiters) this.wake(true);
+    if (this.onEmpty) {
+      const done = this.onEmpty;
+      this.onEmpty = null;
+      done();
+    }
+  }
+
+  drain(): void {
+    this.blocked = false;
+    this.flush();
+    if (!this.blocked && this.bytesQueued <= this.lowWater) this.wake(true);
+  }
+
+  writable(): Promise<boolean> {
+    if (this.isClosed || this.sealed) return Promise.resolve(false);
+    if (!this.blocked && this.bytesQueued <= this.lowWater) return Promise.resolve(true);
+    return new Promise((resolve) => (this.waiters ??= []).push(resolve));
+  }
+
+  takeUnsent(all: boolean): NewOffline[] {
+    const taken: NewOffline[] = this.sealedUnsent ?? [];
+    this.sealedUnsent = null;
+    const keep: Entry[] = [];
+    this.queue.forEach((e, i) => {
+      // A frame the socket took in part stays queued (the stream must stay
+      // whole); with `all` its message is stored too, as it may never arrive.
+      const started = i === 0 && this.headDone > 0;
+      if (started) {
+        keep.push(e);
+        if (all && e.stored) taken.push(e.stored);
+      } else if (e.stored) {
+        taken.push(e.stored);
+        this.bytesQueued -= e.bytes;
+      } else keep.push(e);
+    });
+    this.queue = keep;
+    return taken;
+  }
+
+  close(): void {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    this.onEmpty = null;
+    this.wake(false);
+  }
+
+  seal(last: string, whenEmpty: () => void): void {
+    if (this.isClosed || this.sealed) return;
+    this.sealedUnsent = this.takeUnsent(false);
+    this.queue = this.headDone > 0 ? this.queue.slice(0, 1) : [];
+    this.bytesQueued = this.queue.reduce((n, e) => n + e.bytes, 0) - this.headDone;
+    const data = `${last}\n`;
+    const bytes = Buffer.byteLength(data);
+    this.queue.push({ data, bytes });
+    this.bytesQueued += bytes;
+    this.sealed = true;
+    this.onEmpty = whenEmpty;
+    this.wake(false);
+    if (!this.blocked) this.flush();
+  }
+
+  private wake(ok: boolean) {
+    const list = this.waiters;
+    if (!list) return;
+    this.waiters = null;
     for (const w of list) w(ok);
-  };
+  }
 
   /** Drops n written bytes from the front of the queue. */
-  const consume = (n: number) => {
-    queued -= n;
+  private consume(n: number) {
+    this.bytesQueued -= n;
+    const queue = this.queue;
     let i = 0;
     while (n > 0 && i < queue.length) {
       const e = queue[i]!;
-      const rest = e.bytes - headDone;
+      const rest = e.bytes - this.headDone;
       if (n >= rest) {
         n -= rest;
-        headDone = 0;
+        this.headDone = 0;
         i++;
       } else {
         if (typeof e.data === "string") e.data = Buffer.from(e.data);
-        headDone += n;
+        this.headDone += n;
         n = 0;
       }
     }
-    queue = i === 0 ? queue : queue.slice(i);
-  };
-
-  const write = (data: string | Uint8Array, bytes: number): boolean => {
-    const n = writer.write(data);
-    if (n < 0) return false;
-    consume(n);
-    return n === bytes;
-  };
-
-  const self: NetOutbox = {
-    get closed() {
-      return closed || sealed;
-    },
-    get queued() {
-      return queued;
-    },
-    send(json, stored) {
-      if (closed || sealed) return false;
-      const data = `${json}\n`;
-      const bytes = Buffer.byteLength(data);
-      queue.push(stored ? { data, bytes, stored } : { data, bytes });
-      queued += bytes;
-      if (blocked) {
-        if (queued > opts.maxBytes) opts.onOverflow();
-      } else if (!scheduled) {
-        scheduled = true;
-        opts.schedule(self);
-      }
-      return true;
-    },
-    flush() {
-      scheduled = false;
-      if (blocked || closed) return;
-      if (queue.length > 0 && headDone > 0) {
-        const head = queue[0]!;
-        const rest = (head.data as Uint8Array).subarray(headDone);
-        if (!write(rest, rest.length)) return block();
-      }
-      if (queue.length > 0) {
-        const all = queued;
-        const text =
-          queue.length === 1
-            ? (queue[0]!.data as string)
-            : queue.map((e) => e.data as string).join("");
-        if (!write(text, all)) return block();
-      }
-      if (waiters.length > 0) wake(true);
-      if (onEmpty) {
-        const done = onEmpty;
-        onEmpty = null;
-        done();
-      }
-    },
-    drain() {
-      blocked = false;
-      self.flush();
-      if (!blocked && queued <= lowWater) wake(true);
-    },
-    writable() {
-      if (closed || sealed) return Promise.resolve(false);
-      if (!blocked && queued <= lowWater) return Promise.resolve(true);
-      return new Promise((resolve) => waiters.push(resolve));
-    },
-    takeUnsent(all) {
-      const taken: NewOffline[] = sealedUnsent;
-      sealedUnsent = [];
-      const keep: Entry[] = [];
-      queue.forEach((e, i) => {
-        // A frame the socket took in part stays queued (the stream must stay
-        // whole); with `all` its message is stored too, as it may never arrive.
-        const started = i === 0 && headDone > 0;
-        if (started) {
-          keep.push(e);
-          if (all && e.stored) taken.push(e.stored);
-        } else if (e.stored) {
-          taken.push(e.stored);
-          queued -= e.bytes;
-        } else keep.push(e);
-      });
-      queue = keep;
-      return taken;
-    },
-    close() {
-      if (closed) return;
-      closed = true;
-      onEmpty = null;
-      wake(false);
-    },
-    seal(last, whenEmpty) {
-      if (closed || sealed) return;
-      sealedUnsent = self.takeUnsent(false);
-      if (headDone > 0) queue = queue.slice(0, 1);
-      else queue = [];
-      queued = queue.reduce((n, e) => n + e.bytes, 0) - headDone;
-      const data = `${last}\n`;
-      const bytes = Buffer.byteLength(data);
-      queue.push({ data, bytes });
-      queued += bytes;
-      sealed = true;
-      onEmpty = whenEmpty;
-      wake(false);
-      if (!blocked) self.flush();
-    },
-  };
-
-  function block() {
-    blocked = true;
-    if (queued > opts.maxBytes) opts.onOverflow();
+    if (i === queue.length) this.queue = [];
+    else if (i > 0) this.queue = queue.slice(i);
   }
 
-  return self;
+  private write(data: string | Uint8Array, bytes: number): boolean {
+    const n = this.writer.write(data);
+    if (n < 0) return false;
+    this.consume(n);
+    return n === bytes;
+  }
+
+  private block() {
+    this.blocked = true;
+    if (this.bytesQueued > this.opts.maxBytes) this.opts.onOverflow();
+  }
 }
 
 /** Flushes every outbox that asked for it, once per tick. */

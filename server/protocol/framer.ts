@@ -27,57 +27,68 @@ export interface Framer {
  * (Bun hands every `data` event a fresh buffer).
  */
 export function createFramer(maxFrame: number, sink: FramerSink): Framer {
-  let parts: Uint8Array[] = [];
-  let held = 0;
-  let broken = false;
+  return new LineFramer(maxFrame, sink);
+}
 
-  const join = (tail: Uint8Array): Uint8Array => {
-    if (parts.length === 0) return tail;
-    const out = new Uint8Array(held + tail.length);
+// A class, not a closure: one framer lives per connection, and shared
+// prototype methods keep an idle connection small.
+class LineFramer implements Framer {
+  private parts: Uint8Array[] | null = null;
+  private held = 0;
+  private broken = false;
+
+  constructor(
+    private readonly maxFrame: number,
+    private readonly sink: FramerSink,
+  ) {}
+
+  get pending() {
+    return this.held;
+  }
+
+  push(chunk: Uint8Array): void {
+    let start = 0;
+    while (!this.broken) {
+      const nl = chunk.indexOf(LF, start);
+      if (nl === -1) {
+        const rest = chunk.length - start;
+        // +1: a trailing `\r` may still be followed by the `\n` and is not counted.
+        if (this.held + rest > this.maxFrame + 1) return this.fail();
+        if (rest > 0) {
+          (this.parts ??= []).push(chunk.subarray(start));
+          this.held += rest;
+        }
+        return;
+      }
+      let line = this.join(chunk.subarray(start, nl));
+      start = nl + 1;
+      if (line.length > 0 && line[line.length - 1] === CR) line = line.subarray(0, -1);
+      if (line.length > this.maxFrame) return this.fail();
+      if (line.length > 0) this.sink.frame(line);
+    }
+  }
+
+  private join(tail: Uint8Array): Uint8Array {
+    const parts = this.parts;
+    if (!parts) return tail;
+    const out = new Uint8Array(this.held + tail.length);
     let at = 0;
     for (const p of parts) {
       out.set(p, at);
       at += p.length;
     }
     out.set(tail, at);
-    parts = [];
-    held = 0;
+    this.parts = null;
+    this.held = 0;
     return out;
-  };
+  }
 
-  const fail = () => {
-    broken = true;
-    parts = [];
-    held = 0;
-    sink.tooLarge();
-  };
-
-  return {
-    get pending() {
-      return held;
-    },
-    push(chunk) {
-      let start = 0;
-      while (!broken) {
-        const nl = chunk.indexOf(LF, start);
-        if (nl === -1) {
-          const rest = chunk.length - start;
-          // +1: a trailing `\r` may still be followed by the `\n` and is not counted.
-          if (held + rest > maxFrame + 1) return fail();
-          if (rest > 0) {
-            parts.push(chunk.subarray(start));
-            held += rest;
-          }
-          return;
-        }
-        let line = join(chunk.subarray(start, nl));
-        start = nl + 1;
-        if (line.length > 0 && line[line.length - 1] === CR) line = line.subarray(0, -1);
-        if (line.length > maxFrame) return fail();
-        if (line.length > 0) sink.frame(line);
-      }
-    },
-  };
+  private fail() {
+    this.broken = true;
+    this.parts = null;
+    this.held = 0;
+    this.sink.tooLarge();
+  }
 }
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
