@@ -59,6 +59,9 @@ const LINGER_MS = 1000;
 const MAX_WAITING = 256;
 const RESUME_AT = 64;
 
+// The preamble of a proxied connection before its first bytes (shared: empty).
+const NOTHING_YET = new Uint8Array(0);
+
 /** A request refused for the rate limit: still answered in its turn, so replies keep their order. */
 const LIMITED = Symbol("limited");
 type Waiting = Record<string, unknown> & { [LIMITED]?: true };
@@ -123,7 +126,7 @@ class ClientConnection implements Connection, Session, FramerSink, OutboxOptions
     this.lastFrameAt = opts.now();
     this.refilledAt = this.lastFrameAt;
     this.tokens = opts.rateLimit;
-    this.preamble = proxied ? new Uint8Array(0) : null;
+    this.preamble = proxied ? NOTHING_YET : null;
     this.framer = createFramer(opts.maxFrame, this);
     this.out = createOutbox(socket, this);
   }

@@ -29,9 +29,9 @@ export interface Listener {
   closeAll(): Promise<void>;
 }
 
-interface ConnData {
-  conn: Connection;
-}
+// The socket's data is the connection itself (one object fewer per socket);
+// undefined for a connection refused at the door.
+type ConnData = Connection | undefined;
 
 export function listen(ctx: Ctx, opts: ListenOptions): Listener {
   const connections = new Set<Connection>();
@@ -81,24 +81,24 @@ export function listen(ctx: Ctx, opts: ListenOptions): Listener {
           ...net,
           proxied: opts.trusted(s.remoteAddress),
         });
-        s.data = { conn };
+        s.data = conn;
         connections.add(conn);
         ctx.log.debug("connected", { conn: conn.session.id, remote: s.remoteAddress });
       },
       data(s: Socket<ConnData>, chunk: Buffer) {
-        s.data?.conn.data(chunk);
+        s.data?.data(chunk);
       },
       drain(s: Socket<ConnData>) {
-        s.data?.conn.drain();
+        s.data?.drain();
       },
       close(s: Socket<ConnData>) {
-        if (s.data) void finish(s.data.conn);
+        if (s.data) void finish(s.data);
       },
       end(s: Socket<ConnData>) {
         s.end();
       },
       error(s: Socket<ConnData>, err: Error) {
-        ctx.log.debug("socket error", { conn: s.data?.conn.session.id, err: err.message });
+        ctx.log.debug("socket error", { conn: s.data?.session.id, err: err.message });
       },
     },
   };
