@@ -102,13 +102,19 @@ class SocketOutbox implements NetOutbox {
     const queue = this.queue;
     if (queue.length > 0 && this.headDone > 0) {
       const rest = (queue[0]!.data as Uint8Array).subarray(this.headDone);
-      if (!this.write(rest, rest.length)) return this.block();
+      if (!this.write(rest, rest.length)) {
+        this.block();
+        return;
+      }
     }
     if (this.queue.length > 0) {
       const q = this.queue;
       const text =
         q.length === 1 ? (q[0]!.data as string) : q.map((e) => e.data as string).join("");
-      if (!this.write(text, this.bytesQueued)) return this.block();
+      if (!this.write(text, this.bytesQueued)) {
+        this.block();
+        return;
+      }
     }
     if (this.waiters) this.wake(true);
     if (this.onEmpty) {
@@ -127,7 +133,10 @@ class SocketOutbox implements NetOutbox {
   writable(): Promise<boolean> {
     if (this.isClosed || this.sealed) return Promise.resolve(false);
     if (!this.blocked && this.bytesQueued <= this.lowWater) return Promise.resolve(true);
-    return new Promise((resolve) => (this.waiters ??= []).push(resolve));
+    return new Promise((resolve) => {
+      if (!this.waiters) this.waiters = [];
+      this.waiters.push(resolve);
+    });
   }
 
   takeUnsent(all: boolean): NewOffline[] {

@@ -53,9 +53,13 @@ class LineFramer implements Framer {
       if (nl === -1) {
         const rest = chunk.length - start;
         // +1: a trailing `\r` may still be followed by the `\n` and is not counted.
-        if (this.held + rest > this.maxFrame + 1) return this.fail();
+        if (this.held + rest > this.maxFrame + 1) {
+          this.fail();
+          return;
+        }
         if (rest > 0) {
-          (this.parts ??= []).push(chunk.subarray(start));
+          if (!this.parts) this.parts = [];
+          this.parts.push(chunk.subarray(start));
           this.held += rest;
         }
         return;
@@ -63,7 +67,10 @@ class LineFramer implements Framer {
       let line = this.join(chunk.subarray(start, nl));
       start = nl + 1;
       if (line.length > 0 && line[line.length - 1] === CR) line = line.subarray(0, -1);
-      if (line.length > this.maxFrame) return this.fail();
+      if (line.length > this.maxFrame) {
+        this.fail();
+        return;
+      }
       if (line.length > 0) this.sink.frame(line);
     }
   }

@@ -4,7 +4,7 @@ import { ChatError, fail } from "../protocol/errors.ts";
 import { ErrorCode, type ReplyData, type RequestType, type UserRef } from "../protocol/messages.ts";
 import type { RequestPayload } from "../protocol/schemas.ts";
 import { type Ctx, type Session, type WithFollowUp, withFollowUp } from "./context.ts";
-import { pushBacklog } from "./delivery.ts";
+import { BACKLOG_PAGE, pushBacklog } from "./delivery.ts";
 import { friendList } from "./friends.ts";
 import { groupsOf } from "./groups.ts";
 import { announce } from "./presence.ts";
@@ -110,22 +110,27 @@ export async function login(
     session.pushedRow = 0;
     ctx.local.attach(me.id, session);
     await ctx.store.setUserState(me.id, "online");
-    const [friends, groups, offline] = await Promise.all([
+    // The first page of the backlog is read now: it is pushed after the reply,
+    // and unless it is full it also gives the count without another query.
+    const [friends, groups, firstPage] = await Promise.all([
       friendList(ctx, me.id),
       groupsOf(ctx, me.id),
-      ctx.store.countOffline(me.id),
+      ctx.store.offlineAfter(me.id, 0, BACKLOG_PAGE),
     ]);
+    const offline =
+      firstPage.length < BACKLOG_PAGE ? firstPage.length : await ctx.store.countOffline(me.id);
     const expires = Math.floor(ctx.clock.now() / 1000) + ctx.tokenTtlSec;
     const token = ctx.tokens.sign({ userId: me.id, gen: row.tokenGen, expires });
     return withFollowUp({ user: me, token, friends, groups, offline }, async () => {
       try {
-        await pushBacklog(ctx, session);
+        await pushBacklog(ctx, session, firstPage);
       } finally {
         release();
       }
+      const friendIds = friends.map((f) => f.id);
       // The user's previous session died with its instance and nobody said so yet.
-      if (claim === "revived") await announce(ctx, me.id, false);
-      await announce(ctx, me.id, true);
+      if (claim === "revived") await announce(ctx, me.id, false, friendIds);
+      await announce(ctx, me.id, true, friendIds);
     });
   } catch (err) {
     ctx.local.detach(me.id, session);

@@ -10,10 +10,10 @@
  * store, so either the login reads the row, or the lookup sees the login.
  */
 import type { Delivery, Envelope } from "../ports/bus.ts";
-import type { NewOffline } from "../ports/store.ts";
+import type { NewOffline, OfflineRow } from "../ports/store.ts";
 import type { Ctx, Session } from "./context.ts";
 
-const BACKLOG_PAGE = 200;
+export const BACKLOG_PAGE = 200;
 
 function addTo<K, V>(map: Map<K, V[]>, key: K, value: V) {
   const list = map.get(key);
@@ -120,11 +120,15 @@ export const markOffline = (json: string) => `${json.slice(0, -1)},"offline":tru
  * first, a page at a time and only as fast as the peer reads. Rows stay in the
  * store until acknowledged. Call it holding the user's lock.
  */
-export async function pushBacklog(ctx: Ctx, session: Session): Promise<void> {
+export async function pushBacklog(
+  ctx: Ctx,
+  session: Session,
+  firstPage?: OfflineRow[],
+): Promise<void> {
   const userId = session.user?.id;
   if (userId === undefined) return;
-  for (;;) {
-    const rows = await ctx.store.offlineAfter(userId, session.pushedRow, BACKLOG_PAGE);
+  for (let page = firstPage; ; page = undefined) {
+    const rows = page ?? (await ctx.store.offlineAfter(userId, session.pushedRow, BACKLOG_PAGE));
     for (const row of rows) {
       if (!session.out.send(markOffline(row.message))) return;
       session.pushedRow = row.id;

@@ -9,16 +9,17 @@ export async function onlineAmong(ctx: Ctx, userIds: readonly number[]): Promise
   return new Set(where.keys());
 }
 
-/** Sends a `presence` push to the user's online friends. */
-export async function announce(ctx: Ctx, userId: number, online: boolean): Promise<void> {
-  const friends = await ctx.store.friendsOf(userId);
-  if (friends.length === 0) return;
+/** Sends a `presence` push to the user's online friends (their ids, when the caller has them). */
+export async function announce(
+  ctx: Ctx,
+  userId: number,
+  online: boolean,
+  friendIds?: readonly number[],
+): Promise<void> {
+  const ids = friendIds ?? (await ctx.store.friendsOf(userId)).map((f) => f.id);
+  if (ids.length === 0) return;
   const json = JSON.stringify({ type: PushType.presence, user: userId, online });
-  await deliver(
-    ctx,
-    friends.map((f) => f.id),
-    { json },
-  );
+  await deliver(ctx, ids, { json });
 }
 
 /**
