@@ -319,17 +319,23 @@ export async function connectRedisCluster(opts: RedisClusterOptions): Promise<Re
   let handler: ((env: Envelope) => Promise<void>) | null = null;
   let resync: () => void = () => {};
   let ackSeq = 0;
-  const pending = new Map<
-    number,
-    { resolve: (ok: boolean) => void; timer: ReturnType<typeof setTimeout> }
-  >();
+  // Unconfirmed sends, oldest first (a Map keeps insertion order, and every
+  // send waits the same time), so one sweep finds the expired ones without a
+  // timer per message.
+  const pending = new Map<number, { resolve: (ok: boolean) => void; deadline: number }>();
   const settle = (id: number, ok: boolean) => {
     const p = pending.get(id);
     if (!p) return;
     pending.delete(id);
-    clearTimeout(p.timer);
     p.resolve(ok);
   };
+  const expire = setInterval(() => {
+    const now = Date.now();
+    for (const [id, p] of pending) {
+      if (p.deadline > now) break;
+      settle(id, false);
+    }
+  }, Math.min(250, confirmMs));
 
   // Confirmations are sent once per tick per instance, after the tick's socket
   // writes (the flusher's setImmediate was scheduled first).
@@ -452,8 +458,7 @@ export async function connectRedisCluster(opts: RedisClusterOptions): Promise<Re
     send(instanceId, env) {
       const id = ++ackSeq;
       return new Promise<boolean>((resolve) => {
-        const timer = setTimeout(() => settle(id, false), confirmMs);
-        pending.set(id, { resolve, timer });
+        pending.set(id, { resolve, deadline: Date.now() + confirmMs });
         enqueue(instanceId, { e: env, a: id }).then((receivers) => {
           if (receivers === 0) settle(id, false);
         });
@@ -466,6 +471,7 @@ export async function connectRedisCluster(opts: RedisClusterOptions): Promise<Re
       stopping = true;
       clearInterval(beat);
       clearInterval(health);
+      clearInterval(expire);
       for (const id of [...pending.keys()]) settle(id, false);
       handler = null;
       // Leave the cluster at once rather than after DEAD_MS: others stop routing here.
