@@ -49,6 +49,8 @@ export interface Connection {
   quiesce(): Promise<void>;
   /** Resolves once the socket closed and the login ended. */
   readonly finished: Promise<void>;
+  /** Why the server closed it (an error code), or "peer" when the client hung up. */
+  readonly closeReason: string;
 }
 
 // How long a connection closed on purpose may take to write its last frames.
@@ -59,6 +61,8 @@ const LINGER_MS = 1000;
 const MAX_WAITING = 256;
 const RESUME_AT = 64;
 
+// Shared empty values for idle connections, replaced on first use.
+const NO_REQUESTS: never[] = [];
 // The preamble of a proxied connection before its first bytes (shared: empty).
 const NOTHING_YET = new Uint8Array(0);
 
@@ -98,7 +102,7 @@ class ClientConnection implements Connection, Session, FramerSink, OutboxOptions
   private closing = false;
   private accepting = true;
   private paused = false;
-  private waiting: Waiting[] = [];
+  private waiting: Waiting[] = NO_REQUESTS;
   private tokens: number;
   private refilledAt: number;
   // Until the PROXY header (if any) has been read: the bytes seen so far.
@@ -112,6 +116,7 @@ class ClientConnection implements Connection, Session, FramerSink, OutboxOptions
   private loginEnded: Promise<void> | null = null;
   private linger: ReturnType<typeof setTimeout> | undefined;
   private whenFinished: { promise: Promise<void>; resolve: () => void } | null = null;
+  closeReason = "peer";
   private isFinished = false;
 
   constructor(
@@ -163,6 +168,7 @@ class ClientConnection implements Connection, Session, FramerSink, OutboxOptions
     const rate = this.opts.rateLimit;
     this.tokens = Math.min(rate, this.tokens + ((now - this.refilledAt) * rate) / 1000);
     this.refilledAt = now;
+    if (this.waiting === NO_REQUESTS) this.waiting = [];
     if (this.tokens >= 1) {
       this.tokens -= 1;
       this.waiting.push(decoded.value);
@@ -193,7 +199,7 @@ class ClientConnection implements Connection, Session, FramerSink, OutboxOptions
     this.ended ??= (async () => {
       this.closing = true;
       this.accepting = false;
-      this.waiting = [];
+      this.waiting = NO_REQUESTS;
       clearTimeout(this.linger);
       this.out.close();
       if (this.admitted !== null) this.opts.leave(this.admitted);
@@ -228,7 +234,7 @@ class ClientConnection implements Connection, Session, FramerSink, OutboxOptions
 
   async quiesce() {
     this.accepting = false;
-    this.waiting = [];
+    this.waiting = NO_REQUESTS;
     await this.running;
   }
 
@@ -267,6 +273,9 @@ class ClientConnection implements Connection, Session, FramerSink, OutboxOptions
       await this.serve();
     } finally {
       this.busy = false;
+      // An idle connection keeps neither the loop's promise nor its queue.
+      this.running = null;
+      if (this.waiting.length === 0) this.waiting = NO_REQUESTS;
     }
     // Requests that arrived while the loop was finishing.
     if (this.waiting.length > 0 && this.accepting) this.kick();
@@ -299,8 +308,9 @@ class ClientConnection implements Connection, Session, FramerSink, OutboxOptions
   private shut(code: ErrorCode, message: string) {
     if (this.closing) return;
     this.closing = true;
+    this.closeReason = code;
     this.accepting = false;
-    this.waiting = [];
+    this.waiting = NO_REQUESTS;
     this.out.flush();
     const socket = this.socket;
     this.out.seal(JSON.stringify({ type: PushType.error, code, message }), () => socket.end());

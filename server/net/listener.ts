@@ -60,7 +60,11 @@ export function listen(ctx: Ctx, opts: ListenOptions): Listener {
 
   const finish = (conn: Connection) => {
     if (!connections.delete(conn)) return conn.closed();
-    ctx.log.debug("disconnected", { conn: conn.session.id, user: conn.session.user?.id });
+    ctx.log.debug("disconnected", {
+      conn: conn.session.id,
+      user: conn.session.user?.id,
+      reason: conn.closeReason,
+    });
     return conn.closed().catch((err: unknown) => ctx.log.error("disconnect failed", { err }));
   };
 

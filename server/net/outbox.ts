@@ -44,6 +44,10 @@ export interface OutboxOptions {
   schedule(outbox: NetOutbox): void;
 }
 
+// Shared by every outbox with nothing queued (most of them, most of the time);
+// replaced by a real array before anything is pushed.
+const NO_ENTRIES: never[] = [];
+
 export function createOutbox(writer: Writer, opts: OutboxOptions): NetOutbox {
   return new SocketOutbox(writer, opts);
 }
@@ -52,7 +56,7 @@ export function createOutbox(writer: Writer, opts: OutboxOptions): NetOutbox {
 // prototype methods (with queues made only when needed) keep an idle
 // connection small.
 class SocketOutbox implements NetOutbox {
-  private queue: Entry[] = [];
+  private queue: Entry[] = NO_ENTRIES;
   private bytesQueued = 0;
   // Bytes of queue[0] already written; then queue[0].data is a Uint8Array.
   private headDone = 0;
@@ -85,6 +89,7 @@ class SocketOutbox implements NetOutbox {
     if (this.isClosed || this.sealed) return false;
     const data = `${json}\n`;
     const bytes = Buffer.byteLength(data);
+    if (this.queue === NO_ENTRIES) this.queue = [];
     this.queue.push(stored ? { data, bytes, stored } : { data, bytes });
     this.bytesQueued += bytes;
     if (this.blocked) {
@@ -155,7 +160,7 @@ class SocketOutbox implements NetOutbox {
         this.bytesQueued -= e.bytes;
       } else keep.push(e);
     });
-    this.queue = keep;
+    this.queue = keep.length > 0 ? keep : NO_ENTRIES;
     return taken;
   }
 
@@ -206,7 +211,7 @@ class SocketOutbox implements NetOutbox {
         n = 0;
       }
     }
-    if (i === queue.length) this.queue = [];
+    if (i === queue.length) this.queue = NO_ENTRIES;
     else if (i > 0) this.queue = queue.slice(i);
   }
 
