@@ -18,6 +18,7 @@ import { createKnownUsers } from "./service/known-users.ts";
 import { createLocalUsers } from "./service/local-users.ts";
 import { reapDead } from "./service/presence.ts";
 import { createRosters } from "./service/rosters.ts";
+import { createStateWriter } from "./service/state-writer.ts";
 import { createThrottle } from "./service/throttle.ts";
 import { openStore } from "./store/open.ts";
 import { createTokenSigner } from "./tokens.ts";
@@ -79,6 +80,7 @@ export async function startApp(config: Config, deps: AppDeps): Promise<App> {
       local: createLocalUsers(),
       known: createKnownUsers(),
       rosters: createRosters(!cluster),
+      states: createStateWriter(store, log),
       guards: {
         loginAccount: createThrottle(config.loginFailuresPerAccount, MINUTE, clock),
         loginAddress: createThrottle(config.loginFailuresPerAddress, MINUTE, clock),
@@ -132,6 +134,7 @@ export async function startApp(config: Config, deps: AppDeps): Promise<App> {
           await listener.closeAll();
           await bus.stop();
           await presence.stop();
+          await ctx.states.flush();
           await store.close();
         })();
         return stopping;

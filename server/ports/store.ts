@@ -50,7 +50,8 @@ export interface Store {
   createUser(name: string, passwordHash: string): Promise<UserRow | null>;
   userById(id: number): Promise<UserRow | null>;
   userByName(name: string): Promise<UserRow | null>;
-  setUserState(id: number, state: UserState): Promise<void>;
+  /** Sets the `state` column of several users (in order: a later entry for a user wins). */
+  setUserStates(changes: ReadonlyArray<readonly [number, UserState]>): Promise<void>;
   /** Marks every user offline; for a single instance that owns its database, at start. */
   resetUserStates(): Promise<void>;
   /** Increments and returns the user's token generation. */

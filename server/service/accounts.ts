@@ -109,7 +109,7 @@ export async function login(
     session.user = me;
     session.pushedRow = 0;
     ctx.local.attach(me.id, session);
-    await ctx.store.setUserState(me.id, "online");
+    ctx.states.set(me.id, "online");
     // The first page of the backlog is read now: it is pushed after the reply,
     // and unless it is full it also gives the count without another query.
     const [friends, groups, firstPage] = await Promise.all([
@@ -185,9 +185,7 @@ export async function endSession(ctx: Ctx, session: Session, gone: boolean): Pro
           }
         }
       }
-      await ctx.store.setUserState(me.id, "offline").catch((err: unknown) => {
-        ctx.log.error("could not mark user offline", { user: me.id, err });
-      });
+      ctx.states.set(me.id, "offline");
     } finally {
       // Released last: a login elsewhere claims only after the rows above exist.
       await ctx.presence.release(me.id, ctx.instanceId);

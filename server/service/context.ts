@@ -11,6 +11,7 @@ import type { TokenSigner } from "../tokens.ts";
 import type { KnownUsers } from "./known-users.ts";
 import type { LocalUsers } from "./local-users.ts";
 import type { Rosters } from "./rosters.ts";
+import type { StateWriter } from "./state-writer.ts";
 import type { Throttle } from "./throttle.ts";
 
 /** A connection's queue of frames for its peer, owned by the network layer. */
@@ -61,6 +62,7 @@ export interface Ctx {
   readonly local: LocalUsers;
   readonly known: KnownUsers;
   readonly rosters: Rosters;
+  readonly states: StateWriter;
   /** Budgets per minute: failed logins per account and per address, registrations per address. */
   readonly guards: { loginAccount: Throttle; loginAddress: Throttle; register: Throttle };
   readonly log: Logger;

@@ -29,7 +29,7 @@ export async function announce(
 export async function reapDead(ctx: Ctx): Promise<number> {
   const gone = await ctx.presence.reap();
   for (const userId of gone) {
-    await ctx.store.setUserState(userId, "offline");
+    ctx.states.set(userId, "offline");
     await announce(ctx, userId, false);
   }
   if (gone.length > 0)

@@ -139,8 +139,15 @@ function mysqlStore(pool: Pool): Store {
     async userByName(name) {
       return (await userByNameQ.execute({ name }))[0] ?? null;
     },
-    async setUserState(id, state) {
-      await db.update(user).set({ state }).where(eq(user.id, id));
+    async setUserStates(changes) {
+      // The last change per user wins; then one UPDATE per state.
+      const last = new Map(changes);
+      for (const state of ["online", "offline"] as const) {
+        const ids = [...last].filter(([, s]) => s === state).map(([id]) => id);
+        for (const some of chunk(ids, IDS_PER_STATEMENT)) {
+          await db.update(user).set({ state }).where(inArray(user.id, some));
+        }
+      }
     },
     async resetUserStates() {
       await db.update(user).set({ state: "offline" }).where(eq(user.state, "online"));

@@ -15,7 +15,7 @@ import {
   setting,
   user,
 } from "../../db/sqlite/schema.ts";
-import type { GroupRow, NewOffline, OfflineRow, Store } from "../ports/store.ts";
+import type { GroupRow, NewOffline, OfflineRow, Store, UserState } from "../ports/store.ts";
 import { chunk } from "./chunk.ts";
 import { applyMigrations, sqliteMigrations } from "./migrations.ts";
 
@@ -126,6 +126,10 @@ function sqliteStore(client: Database, db: Db): Store {
     .where(eq(offlinemessage.userid, sql.placeholder("id")))
     .prepare();
 
+  const setStates = client.transaction((changes: ReadonlyArray<readonly [number, UserState]>) => {
+    for (const [id, state] of changes) setStateQ.run({ id, state });
+  });
+
   // One prepared row insert reused inside one transaction: 1.5-3x faster
   // here than drizzle building a multi-row INSERT (measured at 10-1000 rows),
   // no bound-variable limit, and rowids follow the loop order.
@@ -151,8 +155,8 @@ function sqliteStore(client: Database, db: Db): Store {
     async userByName(name) {
       return userByNameQ.get({ name }) ?? null;
     },
-    async setUserState(id, state) {
-      setStateQ.run({ id, state });
+    async setUserStates(changes) {
+      if (changes.length > 0) setStates.immediate(changes);
     },
     async resetUserStates() {
       db.update(user).set({ state: "offline" }).where(eq(user.state, "online")).run();

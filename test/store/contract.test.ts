@@ -127,15 +127,25 @@ function storeContract(label: string, make: () => Promise<StoreFactory>, only = 
         expect(await store.userByName(`_${name.slice(1)}`)).toBeNull();
       });
 
-      test("setUserState and resetUserStates", async () => {
+      test("setUserStates (the last change per user wins) and resetUserStates", async () => {
         const a = await newUser();
         const b = await newUser();
-        await store.setUserState(a.id, "online");
-        await store.setUserState(b.id, "online");
+        const c = await newUser();
+        await store.setUserStates([
+          [a.id, "online"],
+          [b.id, "online"],
+          [c.id, "online"],
+        ]);
         expect((await store.userById(a.id))!.state).toBe("online");
-        await store.setUserState(b.id, "offline");
+        await store.setUserStates([
+          [b.id, "offline"],
+          [c.id, "offline"],
+          [c.id, "online"],
+        ]);
         expect((await store.userById(b.id))!.state).toBe("offline");
-        await store.setUserState(b.id, "online");
+        expect((await store.userById(c.id))!.state).toBe("online");
+        await store.setUserStates([]);
+        await store.setUserStates([[b.id, "online"]]);
         await store.resetUserStates();
         expect((await store.userById(a.id))!.state).toBe("offline");
         expect((await store.userById(b.id))!.state).toBe("offline");
