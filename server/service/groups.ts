@@ -7,6 +7,7 @@ import {
   type ReplyData,
   type RequestType,
   Role,
+  type UserRef,
 } from "../protocol/messages.ts";
 import type { RequestPayload } from "../protocol/schemas.ts";
 import type { Ctx, Session } from "./context.ts";
@@ -43,8 +44,7 @@ async function existing(ctx: Ctx, groupId: number): Promise<GroupRow> {
 }
 
 /** Tells the group's other members that someone joined or left. */
-async function announceMember(ctx: Ctx, group: number, session: Session, joined: boolean) {
-  const me = session.user!;
+async function announceMember(ctx: Ctx, group: number, me: UserRef, joined: boolean) {
   const members = await ctx.store.membersOf([group]);
   const others = members.filter((m) => m.userId !== me.id).map((m) => m.userId);
   const json = JSON.stringify({
@@ -61,7 +61,8 @@ export async function createGroup(
   session: Session,
   p: Payload<typeof RequestType.createGroup>,
 ): Promise<ReplyData["createGroup"]> {
-  const row = await ctx.store.createGroup(p.name, p.desc ?? "", session.user!.id);
+  const me = session.user!; // read once: the session may end while we wait
+  const row = await ctx.store.createGroup(p.name, p.desc ?? "", me.id);
   if (!row) return fail(ErrorCode.name_taken, "a group with that name exists");
   const [group] = await groupViews(ctx, [row]);
   return { group: group! };
@@ -72,13 +73,14 @@ export async function joinGroup(
   session: Session,
   p: Payload<typeof RequestType.joinGroup>,
 ): Promise<ReplyData["joinGroup"]> {
+  const me = session.user!; // read once: the session may end while we wait
   const row = await existing(ctx, p.group);
-  const added = await ctx.store.addMember(row.id, session.user!.id, Role.normal);
+  const added = await ctx.store.addMember(row.id, me.id, Role.normal);
   ctx.rosters.changed(row.id);
   if (!added) {
     return fail(ErrorCode.already_member);
   }
-  await announceMember(ctx, row.id, session, true);
+  await announceMember(ctx, row.id, me, true);
   const [group] = await groupViews(ctx, [row]);
   return { group: group! };
 }
@@ -88,10 +90,11 @@ export async function leaveGroup(
   session: Session,
   p: Payload<typeof RequestType.leaveGroup>,
 ): Promise<ReplyData["leaveGroup"]> {
+  const me = session.user!; // read once: the session may end while we wait
   const row = await existing(ctx, p.group);
-  const removed = await ctx.store.removeMember(row.id, session.user!.id);
+  const removed = await ctx.store.removeMember(row.id, me.id);
   ctx.rosters.changed(row.id);
   if (!removed) return fail(ErrorCode.not_member);
-  await announceMember(ctx, row.id, session, false);
+  await announceMember(ctx, row.id, me, false);
   return {};
 }

@@ -5,6 +5,7 @@ import {
   PushType,
   type ReplyData,
   type RequestType,
+  type UserRef,
 } from "../protocol/messages.ts";
 import type { RequestPayload } from "../protocol/schemas.ts";
 import type { Ctx, Session } from "./context.ts";
@@ -15,12 +16,11 @@ type Payload<K extends RequestType> = RequestPayload[K];
 /** Stamps a message with its id and time and delivers it; the reply means "accepted". */
 async function send(
   ctx: Ctx,
-  session: Session,
+  me: UserRef,
   recipients: readonly number[],
   target: { to: number } | { group: number },
   text: string,
 ): Promise<ReplyData["chat"]> {
-  const me = session.user!;
   const id = ctx.ids.next();
   const ts = ctx.clock.now();
   const push: MessagePush = {
@@ -40,11 +40,12 @@ export async function chat(
   session: Session,
   p: Payload<typeof RequestType.chat>,
 ): Promise<ReplyData["chat"]> {
+  const me = session.user!; // read once: the session may end while we wait
   if (!ctx.known.has(p.to)) {
     if (!(await ctx.store.userById(p.to))) return fail(ErrorCode.no_such_user);
     ctx.known.add(p.to);
   }
-  return send(ctx, session, [p.to], { to: p.to }, p.text);
+  return send(ctx, me, [p.to], { to: p.to }, p.text);
 }
 
 export async function groupChat(
@@ -52,12 +53,12 @@ export async function groupChat(
   session: Session,
   p: Payload<typeof RequestType.groupChat>,
 ): Promise<ReplyData["groupChat"]> {
-  const me = session.user!.id;
+  const me = session.user!; // read once: the session may end while we wait
   const members = await ctx.rosters.members(ctx.store, p.group);
   if (!members) return fail(ErrorCode.no_such_group);
-  if (!members.includes(me)) return fail(ErrorCode.not_member);
-  const others = members.filter((id) => id !== me);
-  return send(ctx, session, others, { group: p.group }, p.text);
+  if (!members.includes(me.id)) return fail(ErrorCode.not_member);
+  const others = members.filter((id) => id !== me.id);
+  return send(ctx, me, others, { group: p.group }, p.text);
 }
 
 export async function ack(

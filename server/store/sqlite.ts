@@ -240,12 +240,7 @@ function sqliteStore(client: Database, db: Db): Store {
       const ids = [...new Set(groupIds)].sort((x, y) => x - y);
       return chunk(ids, IDS_PER_STATEMENT).flatMap((some) =>
         db
-          .select({
-            groupId: groupuser.groupid,
-            userId: groupuser.userid,
-            name: user.name,
-            role: groupuser.grouprole,
-          })
+          .select(memberCols)
           .from(groupuser)
           .innerJoin(user, eq(user.id, groupuser.userid))
           .where(inArray(groupuser.groupid, some))

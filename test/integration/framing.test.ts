@@ -81,6 +81,29 @@ describe("framing", () => {
     expect(c.frames.filter((f) => f.type === "error")).toHaveLength(10);
   });
 
+  test("requests in flight when the connection is closed on purpose do not crash their handlers", async () => {
+    const owner = await loggedIn(port);
+    const { group } = await owner.c.ok("createGroup", { name: uniqueName("g") });
+    for (let round = 0; round < 10; round++) {
+      const u = await loggedIn(port);
+      const inFlight = [
+        { type: "joinGroup", group: group.id },
+        { type: "leaveGroup", group: group.id },
+        { type: "createGroup", name: uniqueName("g") },
+        { type: "chat", to: owner.id, text: "x" },
+        { type: "groupChat", group: group.id, text: "x" },
+        { type: "addFriend", user: owner.id },
+      ][round % 6];
+      // The request, then ten bad frames in the same write: the connection is
+      // shut (and its login ended) while the request is still being answered.
+      u.c.raw(`${JSON.stringify(inFlight)}\n${"bad\n".repeat(10)}`);
+      await u.c.closed;
+    }
+    await owner.c.ok("ping");
+    expect(srv.errors).toEqual([]);
+    owner.c.close();
+  });
+
   test("a frame of exactly the limit is read; one byte more gets frame_too_large and a close", async () => {
     const c = await connect(port);
     const base = '{"type":"ping","seq":1,"pad":""}';
