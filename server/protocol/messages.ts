@@ -4,8 +4,6 @@
  * tests, so no protocol string is typed anywhere else.
  */
 
-export const PROTOCOL_VERSION = 1;
-
 export const RequestType = {
   register: "register",
   login: "login",
