@@ -143,16 +143,20 @@ describe("password guessing and mass registration", () => {
     };
     const victim = await registered(srv.port);
     const attacker = await from("203.0.113.50");
+    let guessing = 0; // the slowest wrong guess: it includes an argon2 verification
     for (let i = 0; i < 3; i++) {
+      const t = performance.now();
       expect(await attacker.fail("login", { id: victim.id, password: "wrong guess" })).toBe(
         ErrorCode.bad_credentials,
       );
+      guessing = Math.max(guessing, performance.now() - t);
     }
     const t0 = performance.now();
     expect(await attacker.fail("login", { id: victim.id, password: PASSWORD })).toBe(
       ErrorCode.rate_limited,
     );
-    expect(performance.now() - t0).toBeLessThan(20); // refused before any argon2 work
+    // Refused before any argon2 work: far quicker than a guess that was checked.
+    expect(performance.now() - t0).toBeLessThan(guessing / 2);
     // Other accounts from that address are still served, until the address budget is spent.
     const other = await registered(srv.port);
     for (let i = 0; i < 3; i++) {
