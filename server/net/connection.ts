@@ -3,10 +3,10 @@
  * at a time in arrival order (Bun does not await an async `data` handler, so
  * order is kept here), frames out through the outbox.
  */
-import { disconnect, dispatch, refuse } from "../dispatch.ts";
+import { disconnect, dispatch, type Outcome, refuse } from "../dispatch.ts";
 import { defaultMessages } from "../protocol/errors.ts";
 import { createFramer, decodeFrame, type Framer, type FramerSink } from "../protocol/framer.ts";
-import { ErrorCode, Limits, PushType, type UserRef } from "../protocol/messages.ts";
+import { ErrorCode, Limits, PushType, RequestType, type UserRef } from "../protocol/messages.ts";
 import type { Ctx, Session } from "../service/context.ts";
 import { createOutbox, type NetOutbox, type OutboxOptions } from "./outbox.ts";
 import { parseProxyHeader } from "./proxy-protocol.ts";
@@ -63,6 +63,15 @@ const RESUME_AT = 64;
 
 // Shared empty values for idle connections, replaced on first use.
 const NO_REQUESTS: never[] = [];
+const NO_SLOTS: never[] = [];
+
+// Requests that may run side by side on one connection, and how many at once.
+const PIPELINED: ReadonlySet<unknown> = new Set([RequestType.chat, RequestType.groupChat]);
+const MAX_PIPELINED = 64;
+
+interface Slot {
+  outcome: Outcome | null;
+}
 // The preamble of a proxied connection before its first bytes (shared: empty).
 const NOTHING_YET = new Uint8Array(0);
 
@@ -112,6 +121,14 @@ class ClientConnection implements Connection, Session, FramerSink, OutboxOptions
   private busy = false;
   private running: Promise<void> | null = null;
   private badFrames: number[] | null = null;
+  // Delivery order of pipelined chats (see Session.ticket).
+  private ticketsIssued = 0;
+  private nextTurn = 0;
+  private doneEarly: Set<number> | null = null;
+  private turnWaiting: Map<number, () => void> | null = null;
+  // Answers of pipelined requests, in request order, and who waits for one to leave.
+  private inTurn: Slot[] = NO_SLOTS;
+  private turnWaiters: (() => void)[] | null = null;
   private ended: Promise<void> | null = null;
   private loginEnded: Promise<void> | null = null;
   private linger: ReturnType<typeof setTimeout> | undefined;
@@ -238,6 +255,34 @@ class ClientConnection implements Connection, Session, FramerSink, OutboxOptions
     await this.running;
   }
 
+  ticket(): number {
+    return this.ticketsIssued++;
+  }
+
+  turn(ticket: number): Promise<void> {
+    if (ticket <= this.nextTurn) return Promise.resolve();
+    return new Promise((resolve) => {
+      if (!this.turnWaiting) this.turnWaiting = new Map();
+      this.turnWaiting.set(ticket, resolve);
+    });
+  }
+
+  done(ticket: number): void {
+    if (ticket < this.nextTurn || this.doneEarly?.has(ticket)) return;
+    if (ticket > this.nextTurn) {
+      if (!this.doneEarly) this.doneEarly = new Set();
+      this.doneEarly.add(ticket);
+      return;
+    }
+    this.nextTurn++;
+    while (this.doneEarly?.delete(this.nextTurn)) this.nextTurn++;
+    const next = this.turnWaiting?.get(this.nextTurn);
+    if (next) {
+      this.turnWaiting!.delete(this.nextTurn);
+      next();
+    }
+  }
+
   /** Takes a place for the client's address, or refuses the connection. */
   admit(address: string): boolean {
     if (!this.opts.admit(address)) {
@@ -288,16 +333,65 @@ class ClientConnection implements Connection, Session, FramerSink, OutboxOptions
         this.paused = false;
         this.socket.resume();
       }
-      const outcome = body[LIMITED]
-        ? refuse(body, ErrorCode.rate_limited, "too many requests; slow down")
-        : await dispatch(this.ctx, this, body);
-      this.out.send(outcome.reply);
-      if (outcome.after) {
-        await outcome
-          .after()
-          .catch((err: unknown) => this.ctx.log.error("follow-up failed", { conn: this.id, err }));
+      if (body[LIMITED]) {
+        this.answerInTurn(refuse(body, ErrorCode.rate_limited, "too many requests; slow down"));
+      } else if (PIPELINED.has(body.type)) {
+        // Chats run side by side (a cross-instance one waits for its
+        // confirmation); their replies still leave in request order.
+        while (this.inTurn.length >= MAX_PIPELINED) await this.turnTaken();
+        this.answerInTurn(dispatch(this.ctx, this, body));
+      } else {
+        // Anything else waits for the chats before it and holds back those
+        // after it, so it sees (and leaves) the session as a client expects.
+        while (this.inTurn.length > 0) await this.turnTaken();
+        const outcome = await dispatch(this.ctx, this, body);
+        this.out.send(outcome.reply);
+        if (outcome.after) {
+          await outcome
+            .after()
+            .catch((err: unknown) =>
+              this.ctx.log.error("follow-up failed", { conn: this.id, err }),
+            );
+        }
       }
     }
+    while (this.inTurn.length > 0) await this.turnTaken();
+  }
+
+  /** Queues an answer that may still be coming; replies are sent in the order queued. */
+  private answerInTurn(outcome: Outcome | Promise<Outcome>) {
+    const slot: Slot = { outcome: null };
+    if (this.inTurn === NO_SLOTS) this.inTurn = [];
+    this.inTurn.push(slot);
+    if ("reply" in outcome) {
+      slot.outcome = outcome;
+      this.sendInTurn();
+    } else {
+      outcome.then((o) => {
+        slot.outcome = o;
+        this.sendInTurn();
+      });
+    }
+  }
+
+  private sendInTurn() {
+    const slots = this.inTurn;
+    let sent = 0;
+    while (sent < slots.length && slots[sent]!.outcome)
+      this.out.send(slots[sent++]!.outcome!.reply);
+    if (sent === 0) return;
+    this.inTurn = sent === slots.length ? NO_SLOTS : slots.slice(sent);
+    const waiters = this.turnWaiters;
+    this.turnWaiters = null;
+    if (waiters) for (const w of waiters) w();
+  }
+
+  /** Resolves when at least one answer in the queue has been sent. */
+  private turnTaken(): Promise<void> {
+    return new Promise((resolve) => {
+      if (!this.turnWaiters) this.turnWaiters = [];
+      this.turnWaiters.push(resolve);
+    });
   }
 
   /**

@@ -47,6 +47,15 @@ export interface Session {
   readonly out: Outbox;
   /** Closes the connection on purpose with a last `error` push. */
   end(code: ErrorCode, message?: string): void;
+  /**
+   * The connection answers chats side by side; these keep their deliveries in
+   * request order. Take a ticket as the request starts, wait for its turn
+   * before delivering, and call done(ticket) (exactly when is up to the
+   * caller; extra calls are ignored) to let the next one go.
+   */
+  ticket(): number;
+  turn(ticket: number): Promise<void>;
+  done(ticket: number): void;
 }
 
 export interface Ctx {

@@ -39,11 +39,33 @@ async function sendLocked(ctx: Ctx, userId: number, d: Delivery): Promise<boolea
 }
 
 export async function deliver(ctx: Ctx, recipients: readonly number[], d: Delivery): Promise<void> {
+  await (await startDelivery(ctx, recipients, d)).confirmed;
+}
+
+/** (An object, not a bare promise: an async function would flatten it.) */
+export interface Started {
+  confirmed: Promise<void>;
+}
+
+const SETTLED: Started = { confirmed: Promise.resolve() };
+
+/**
+ * Delivery in two steps, so that a connection can pipeline its messages and
+ * keep their order: the returned promise resolves once everything whose order
+ * matters is done (handed to local sockets, stored, or published to other
+ * instances, in the order of calls); `confirmed` settles when the other
+ * instances have confirmed (or what they did not is stored).
+ */
+export async function startDelivery(
+  ctx: Ctx,
+  recipients: readonly number[],
+  d: Delivery,
+): Promise<Started> {
   const rest: number[] = [];
   for (const userId of recipients) {
     if (!sendFast(ctx, userId, d)) rest.push(userId);
   }
-  if (rest.length === 0) return;
+  if (rest.length === 0) return SETTLED;
 
   const where = await ctx.presence.locate(rest);
   const away = new Map<string, number[]>();
@@ -65,6 +87,8 @@ export async function deliver(ctx: Ctx, recipients: readonly number[], d: Delive
       );
     } else addTo(away, instance, userId);
   }
+  // Published now, in call order; confirmed (or not) later.
+  const unconfirmed: number[] = [];
   const remote = [...away].map(async ([instance, to]) => {
     const env: Envelope = { kind: "deliver", to, ...d };
     if (d.msg) {
@@ -73,13 +97,18 @@ export async function deliver(ctx: Ctx, recipients: readonly number[], d: Delive
         ctx.log.warn("cross-instance send failed; storing instead", { instance, err: String(err) });
         return false;
       });
-      if (!done) missed.push(...to);
+      if (!done) unconfirmed.push(...to);
     } else {
       await ctx.bus.publish(instance, env).catch(() => 0);
     }
   });
-  await Promise.all([...local, ...remote]);
+  await Promise.all(local);
   if (d.msg && missed.length > 0) await storeAndNudge(ctx, missed, d);
+  if (remote.length === 0) return SETTLED;
+  const confirmed = Promise.all(remote).then(async () => {
+    if (d.msg && unconfirmed.length > 0) await storeAndNudge(ctx, unconfirmed, d);
+  });
+  return { confirmed };
 }
 
 /** Stores a message for users found nowhere, then tells wherever they are now. */

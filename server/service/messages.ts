@@ -9,29 +9,47 @@ import {
 } from "../protocol/messages.ts";
 import type { RequestPayload } from "../protocol/schemas.ts";
 import type { Ctx, Session } from "./context.ts";
-import { deliver } from "./delivery.ts";
+import { type Started, startDelivery } from "./delivery.ts";
 
 type Payload<K extends RequestType> = RequestPayload[K];
 
-/** Stamps a message with its id and time and delivers it; the reply means "accepted". */
+/**
+ * Stamps a message with its id and time and delivers it; the reply means
+ * "accepted". Chats of one connection run side by side, so the stamping and
+ * the ordered part of the delivery wait for the request's turn: ids increase
+ * and deliveries happen in the order the sender sent them, while the
+ * confirmations from other instances are awaited concurrently.
+ */
 async function send(
   ctx: Ctx,
+  session: Session,
+  ticket: number,
   me: UserRef,
   recipients: readonly number[],
   target: { to: number } | { group: number },
   text: string,
 ): Promise<ReplyData["chat"]> {
+  await session.turn(ticket);
+  let started: Started;
   const id = ctx.ids.next();
   const ts = ctx.clock.now();
-  const push: MessagePush = {
-    type: PushType.message,
-    id,
-    from: { id: me.id, name: me.name },
-    ...target,
-    text,
-    ts,
-  };
-  await deliver(ctx, recipients, { json: JSON.stringify(push), msg: { msgId: id, ts } });
+  try {
+    const push: MessagePush = {
+      type: PushType.message,
+      id,
+      from: { id: me.id, name: me.name },
+      ...target,
+      text,
+      ts,
+    };
+    started = await startDelivery(ctx, recipients, {
+      json: JSON.stringify(push),
+      msg: { msgId: id, ts },
+    });
+  } finally {
+    session.done(ticket);
+  }
+  await started.confirmed;
   return { id, ts };
 }
 
@@ -41,11 +59,16 @@ export async function chat(
   p: Payload<typeof RequestType.chat>,
 ): Promise<ReplyData["chat"]> {
   const me = session.user!; // read once: the session may end while we wait
-  if (!ctx.known.has(p.to)) {
-    if (!(await ctx.store.userById(p.to))) return fail(ErrorCode.no_such_user);
-    ctx.known.add(p.to);
+  const ticket = session.ticket();
+  try {
+    if (!ctx.known.has(p.to)) {
+      if (!(await ctx.store.userById(p.to))) return fail(ErrorCode.no_such_user);
+      ctx.known.add(p.to);
+    }
+    return await send(ctx, session, ticket, me, [p.to], { to: p.to }, p.text);
+  } finally {
+    session.done(ticket); // a refused chat lets the next one go (a second call is ignored)
   }
-  return send(ctx, me, [p.to], { to: p.to }, p.text);
 }
 
 export async function groupChat(
@@ -54,11 +77,16 @@ export async function groupChat(
   p: Payload<typeof RequestType.groupChat>,
 ): Promise<ReplyData["groupChat"]> {
   const me = session.user!; // read once: the session may end while we wait
-  const members = await ctx.rosters.members(ctx.store, p.group);
-  if (!members) return fail(ErrorCode.no_such_group);
-  if (!members.includes(me.id)) return fail(ErrorCode.not_member);
-  const others = members.filter((id) => id !== me.id);
-  return send(ctx, me, others, { group: p.group }, p.text);
+  const ticket = session.ticket();
+  try {
+    const members = await ctx.rosters.members(ctx.store, p.group);
+    if (!members) return fail(ErrorCode.no_such_group);
+    if (!members.includes(me.id)) return fail(ErrorCode.not_member);
+    const others = members.filter((id) => id !== me.id);
+    return await send(ctx, session, ticket, me, others, { group: p.group }, p.text);
+  } finally {
+    session.done(ticket);
+  }
 }
 
 export async function ack(
