@@ -47,6 +47,25 @@ describe.skipIf(!enabled)("cluster of three instances", () => {
     for (const x of [a, b, bystander]) x.c.close();
   });
 
+  test("pipelined chats to another instance arrive in the order sent, with increasing ids", async () => {
+    const [a, b] = [await user(0), await user(1)];
+    let batch = "";
+    for (let i = 0; i < 300; i++)
+      batch += `${JSON.stringify({ type: "chat", seq: 1000 + i, to: b.id, text: `n${i}` })}\n`;
+    a.c.raw(batch);
+    await a.c.until((f) => f.seq === 1299);
+    const replies = a.c.frames.filter((f) => f.type === "reply" && (f.seq as number) >= 1000);
+    expect(replies.map((f) => f.seq)).toEqual(Array.from({ length: 300 }, (_, i) => 1000 + i));
+    const got = [];
+    for (let i = 0; i < 300; i++) got.push(await b.c.message());
+    expect(got.map((m) => m.text)).toEqual(Array.from({ length: 300 }, (_, i) => `n${i}`));
+    const ids = got.map((m) => BigInt(m.id));
+    for (let i = 1; i < ids.length; i++) expect(ids[i]! > ids[i - 1]!).toBe(true);
+    expect(replies.map((f) => (f.data as { id: string }).id)).toEqual(got.map((m) => m.id));
+    a.c.close();
+    b.c.close();
+  });
+
   test("group chat reaches every other member once, on every instance, and no outsider", async () => {
     const members = [await user(0), await user(1), await user(2), await user(0), await user(1)];
     const outsider = await user(2);
