@@ -170,11 +170,13 @@ export async function pushBacklog(
 /** Handles what another instance (or this one, through the bus) sent here. */
 export async function receive(ctx: Ctx, env: Envelope): Promise<void> {
   if (env.kind === "nudge") return nudgeHere(ctx, env.to);
+  // The common case, every recipient here and free, costs no promise.
+  const slow = env.to.filter((userId) => !sendFast(ctx, userId, env));
+  if (slow.length === 0) return;
   const missed: number[] = [];
   await Promise.all(
-    env.to.map(async (userId) => {
-      if (sendFast(ctx, userId, env) || (await sendLocked(ctx, userId, env))) return;
-      missed.push(userId);
+    slow.map(async (userId) => {
+      if (!(await sendLocked(ctx, userId, env))) missed.push(userId);
     }),
   );
   if (env.msg && missed.length > 0) await storeAndNudge(ctx, missed, env);
