@@ -5,7 +5,7 @@
 import { type App, startApp } from "../../server/app.ts";
 import { resolveConfig } from "../../server/config.ts";
 import { createTestDatabase } from "./mysql.ts";
-import { dropPrefix, REDIS_URL, uniquePrefix } from "./redis.ts";
+import { dropPrefix, dropStalePrefixes, REDIS_URL, uniquePrefix } from "./redis.ts";
 import { quietLogger } from "./server.ts";
 
 export interface TestCluster {
@@ -20,6 +20,7 @@ export interface TestCluster {
 }
 
 export async function startCluster(n: number, redisUrl = REDIS_URL): Promise<TestCluster> {
+  await dropStalePrefixes(redisUrl).catch(() => {});
   const db = await createTestDatabase("cl");
   const prefix = uniquePrefix("cl");
   const errors: string[] = [];

@@ -46,13 +46,25 @@ export async function createTestDatabase(label = "t"): Promise<TestDatabase> {
 
 const STALE_MS = 2 * 60 * 60 * 1000;
 
+/** Whether a process exists (EPERM: it does, but is not ours). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as { code?: string }).code === "EPERM";
+  }
+}
+
 async function dropStaleDatabases(conn: mysql.Connection) {
   const [rows] = await conn.query("SHOW DATABASES LIKE 'chat\\_%'");
   for (const row of rows as Record<string, string>[]) {
     const name = Object.values(row)[0] ?? "";
-    const stamp = name.split("_")[3];
+    const [, , pid, stamp] = name.split("_");
     const born = stamp ? Number.parseInt(stamp, 36) : Number.NaN;
-    if (Number.isFinite(born) && Date.now() - born > STALE_MS) {
+    if (!Number.isFinite(born)) continue;
+    // Left by a run that died (its process is gone), or just old.
+    if (Date.now() - born > STALE_MS || (Number(pid) !== process.pid && !alive(Number(pid)))) {
       await conn.query(`DROP DATABASE IF EXISTS \`${name}\``);
     }
   }

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import type { Subprocess } from "bun";
 import { createClient } from "redis";
 import { REDIS_URL } from "../setup.ts";
+import { alive } from "./mysql.ts";
 import { freePort, untilAccepting } from "./ports.ts";
 
 export const haveRedis = () => process.env.HAVE_REDIS === "1";
@@ -16,6 +17,29 @@ export { REDIS_URL };
 
 export const uniquePrefix = (label = "t") =>
   `chattest:${label}:${process.pid}:${Math.random().toString(36).slice(2, 8)}`;
+
+/**
+ * Deletes the keys of test runs that died before cleaning up: their prefix
+ * names a process that no longer exists.
+ */
+export async function dropStalePrefixes(url = REDIS_URL): Promise<void> {
+  const c = createClient({ url });
+  c.on("error", () => {});
+  await c.connect();
+  try {
+    const dead = new Set<string>();
+    for await (const keys of c.scanIterator({ MATCH: "chattest:*", COUNT: 500 })) {
+      for (const key of keys) {
+        const [, label, pid, rand] = key.split(":");
+        if (!pid || Number(pid) === process.pid || alive(Number(pid))) continue;
+        dead.add(`chattest:${label}:${pid}:${rand}`);
+      }
+    }
+    for (const prefix of dead) await dropPrefix(prefix, url);
+  } finally {
+    await c.close();
+  }
+}
 
 /** Deletes every key under the prefix. */
 export async function dropPrefix(prefix: string, url = REDIS_URL): Promise<void> {
