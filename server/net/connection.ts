@@ -34,7 +34,8 @@ export interface NetOptions {
   leave(address: string): void;
 }
 
-export interface Connection {
+/** A connection is also its session; `end(code)` closes it on purpose. */
+export interface Connection extends Pick<Session, "end"> {
   readonly session: Session;
   readonly outbox: NetOutbox;
   /** Time of the last complete frame received (incomplete ones do not count). */
@@ -43,8 +44,6 @@ export interface Connection {
   drain(): void;
   /** The socket closed: store what was not delivered and end the login. Resolves when done. */
   closed(): Promise<void>;
-  /** Sends an `error` push with a closing code and closes the connection. */
-  closeWith(code: ErrorCode, message?: string): void;
   /** Stops taking requests; resolves when the one being answered is done. */
   quiesce(): Promise<void>;
   /** Resolves once the socket closed and the login ended. */
@@ -239,10 +238,6 @@ class ClientConnection implements Connection, Session, FramerSink, OutboxOptions
       this.whenFinished = { promise, resolve };
     }
     return this.whenFinished.promise;
-  }
-
-  closeWith(code: ErrorCode, message: string = defaultMessages[code]) {
-    this.shut(code, message);
   }
 
   end(code: ErrorCode, message: string = defaultMessages[code]) {

@@ -113,7 +113,7 @@ export function listen(ctx: Ctx, opts: ListenOptions): Listener {
   const sweep = setInterval(
     () => {
       const limit = ctx.clock.now() - opts.idleTimeoutSec * 1000;
-      for (const c of connections) if (c.lastFrameAt < limit) c.closeWith("idle_timeout");
+      for (const c of connections) if (c.lastFrameAt < limit) c.end("idle_timeout");
     },
     Math.min(1000, opts.idleTimeoutSec * 250),
   );
@@ -130,7 +130,7 @@ export function listen(ctx: Ctx, opts: ListenOptions): Listener {
     async closeAll() {
       clearInterval(sweep);
       const all = [...connections];
-      for (const c of all) c.closeWith("shutdown");
+      for (const c of all) c.end("shutdown");
       // Each socket closes once its last frame is written (or after a linger);
       // a close event that never comes is not waited for past that.
       await Promise.race([Promise.all(all.map((c) => c.finished)), Bun.sleep(1500)]);

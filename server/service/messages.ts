@@ -53,22 +53,36 @@ async function send(
   return { id, ts };
 }
 
+/**
+ * Runs a message request with its ticket taken at arrival and the sender read
+ * once (the session may end while it waits); a refused request lets the next
+ * one go (done() is idempotent).
+ */
+async function inTurn<T>(
+  session: Session,
+  work: (ticket: number, me: UserRef) => Promise<T>,
+): Promise<T> {
+  const me = session.user!;
+  const ticket = session.ticket();
+  try {
+    return await work(ticket, me);
+  } finally {
+    session.done(ticket);
+  }
+}
+
 export async function chat(
   ctx: Ctx,
   session: Session,
   p: Payload<typeof RequestType.chat>,
 ): Promise<ReplyData["chat"]> {
-  const me = session.user!; // read once: the session may end while we wait
-  const ticket = session.ticket();
-  try {
+  return inTurn(session, async (ticket, me) => {
     if (!ctx.known.has(p.to)) {
       if (!(await ctx.store.userById(p.to))) return fail(ErrorCode.no_such_user);
       ctx.known.add(p.to);
     }
-    return await send(ctx, session, ticket, me, [p.to], { to: p.to }, p.text);
-  } finally {
-    session.done(ticket); // a refused chat lets the next one go (a second call is ignored)
-  }
+    return send(ctx, session, ticket, me, [p.to], { to: p.to }, p.text);
+  });
 }
 
 export async function groupChat(
@@ -76,17 +90,13 @@ export async function groupChat(
   session: Session,
   p: Payload<typeof RequestType.groupChat>,
 ): Promise<ReplyData["groupChat"]> {
-  const me = session.user!; // read once: the session may end while we wait
-  const ticket = session.ticket();
-  try {
+  return inTurn(session, async (ticket, me) => {
     const members = await ctx.rosters.members(ctx.store, p.group);
     if (!members) return fail(ErrorCode.no_such_group);
     if (!members.includes(me.id)) return fail(ErrorCode.not_member);
     const others = members.filter((id) => id !== me.id);
-    return await send(ctx, session, ticket, me, others, { group: p.group }, p.text);
-  } finally {
-    session.done(ticket);
-  }
+    return send(ctx, session, ticket, me, others, { group: p.group }, p.text);
+  });
 }
 
 export async function ack(
