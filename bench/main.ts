@@ -5,10 +5,11 @@
  */
 import { type ArgsDef, defineCommand, runMain } from "citty";
 import type { Endpoint } from "./conn.ts";
+import type { Placement } from "./placement.ts";
 import { findListener } from "./procstat.ts";
 import { note } from "./progress.ts";
 import { type Result, renderTable, writeJson } from "./report.ts";
-import { type Placement, runChat } from "./scenarios/chat.ts";
+import { runChat } from "./scenarios/chat.ts";
 import type { Common } from "./scenarios/common.ts";
 import { runGroup } from "./scenarios/group.ts";
 import { runIdle } from "./scenarios/idle.ts";
@@ -63,8 +64,12 @@ const args = {
     options: ["same", "cross", "mixed"],
     default: "same",
     description:
-      "chat/rate: pair ends on the same instance, on different ones (--ports), or half and half",
+      "chat/rate: pair ends on the same instance, on different ones, or half and half (needs --ports or --round-robin)",
   },
+  "round-robin": str(
+    "chat/rate: the one --port round-robins new connections over this many instances (nginx): connections are opened one at a time so that --placement holds",
+    "0",
+  ),
   "text-size": str("characters per message text", "64"),
   "relay-port": str("limit: port for the relay (0: any free)", "0"),
   compare: {
@@ -123,6 +128,7 @@ async function run(scenario: Scenario, a: Args): Promise<Result[]> {
     store: new UserStore(endpoints[0]!, s("prefix")!, s("password")!, a.cache !== false),
     pids,
     registerConcurrency: int("register-concurrency", s("register-concurrency"), 1, 256),
+    roundRobin: int("round-robin", s("round-robin"), 0, 64),
   };
   const durationS = num("duration", s("duration"), 0.1, 3600);
   const warmupS = num("warmup", s("warmup"), 0, 600);

@@ -1,5 +1,6 @@
 /** Logged-in connections for a scenario: connected in batches, logged in by token. */
-import { type Conn, connectMany, type Endpoint, terminateAll } from "./conn.ts";
+import { RequestType } from "../server/protocol/messages.ts";
+import { type Conn, connect, connectMany, type Endpoint, terminateAll } from "./conn.ts";
 import type { BenchUser, UserStore } from "./users.ts";
 
 export interface SessionsOptions {
@@ -12,6 +13,12 @@ export interface SessionsOptions {
   loginConcurrency?: number;
   /** Called with the login reply of connection i. */
   onLogin?(i: number, data: Record<string, unknown>): void;
+  /**
+   * Open the connections one at a time in this order, each logged in before
+   * the next is opened (see placement.ts); null opens a connection that is
+   * closed again once the server answered a ping.
+   */
+  order?: (number | null)[];
 }
 
 /** Opens one logged-in connection per user (connection i is users[i]). */
@@ -20,6 +27,7 @@ export async function openSessions(
   users: BenchUser[],
   opts: SessionsOptions,
 ): Promise<Conn[]> {
+  if (opts.order) return openInOrder(store, users, opts, opts.order);
   const conns = await connectMany(opts.endpoint, users.length, {
     batch: opts.batch ?? 256,
     localAddress: opts.localAddress,
@@ -37,6 +45,38 @@ export async function openSessions(
     await Promise.all(Array.from({ length: n }, worker));
   } catch (err) {
     terminateAll(conns);
+    throw err;
+  } finally {
+    store.save();
+  }
+  return conns;
+}
+
+async function openInOrder(
+  store: UserStore,
+  users: BenchUser[],
+  opts: SessionsOptions,
+  order: (number | null)[],
+): Promise<Conn[]> {
+  const conns: Conn[] = [];
+  try {
+    for (const i of order) {
+      if (i === null) {
+        const filler = await connect(opts.endpoint(0), -1);
+        try {
+          await filler.request(RequestType.ping);
+        } finally {
+          filler.terminate();
+        }
+        continue;
+      }
+      const c = await connect(opts.endpoint(i), i, opts.localAddress?.(i));
+      conns[i] = c;
+      const data = await store.logIn(c, users[i]!, "token");
+      opts.onLogin?.(i, data);
+    }
+  } catch (err) {
+    terminateAll(conns.filter(Boolean));
     throw err;
   } finally {
     store.save();

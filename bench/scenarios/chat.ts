@@ -22,13 +22,12 @@ import {
   schedule,
   terminateAll,
 } from "../conn.ts";
+import { crossing, type Placement, placePairs, roundRobinOrder } from "../placement.ts";
 import { startProgress } from "../progress.ts";
 import { cpuMeter, cpuMetrics, type Metric, type Result } from "../report.ts";
 import { openSessions } from "../sessions.ts";
 import { GrowF64, GrowU8, Histogram } from "../stats.ts";
 import { type Common, padded, perSec, registering, waitUntil } from "./common.ts";
-
-export type Placement = "same" | "cross" | "mixed";
 
 export interface ChatOptions {
   pairs: number;
@@ -64,19 +63,6 @@ class Pair {
   }
 }
 
-/** Which instance connection i (pair i>>1; even: sender, odd: receiver) goes to. */
-export function pairEndpoint(common: Common, placement: Placement) {
-  const eps = common.endpoints;
-  if (placement !== "same" && eps.length < 2)
-    throw new Error(`--placement ${placement} needs --ports with at least two instances`);
-  return (i: number) => {
-    const p = i >> 1;
-    const base = p % eps.length;
-    const cross = placement === "cross" || (placement === "mixed" && p % 2 === 1);
-    return eps[(i & 1) === 1 && cross ? (base + 1) % eps.length : base]!;
-  };
-}
-
 export async function runChat(common: Common, o: ChatOptions, scenario: string): Promise<Result> {
   const P = o.pairs;
   const users = await common.store.ensure(
@@ -84,8 +70,13 @@ export async function runChat(common: Common, o: ChatOptions, scenario: string):
     common.registerConcurrency,
     common.store.cached ? registering(`${2 * P} users`) : undefined,
   );
+  const eps = common.endpoints;
+  // Through one round-robin entry point, the order of opening places the pairs.
+  const viaRoundRobin = eps.length === 1 && common.roundRobin > 1;
+  const at = placePairs(P, viaRoundRobin ? common.roundRobin : eps.length, o.placement);
   const conns = await openSessions(common.store, users, {
-    endpoint: pairEndpoint(common, o.placement),
+    endpoint: (i) => eps[viaRoundRobin ? 0 : at[i]!]!,
+    order: viaRoundRobin ? roundRobinOrder(at, common.roundRobin) : undefined,
   });
   const pairs: Pair[] = [];
   for (let p = 0; p < P; p++)
@@ -270,6 +261,11 @@ export async function runChat(common: Common, o: ChatOptions, scenario: string):
     if (!drained)
       notes.push(`${inflight} messages still in flight after the ${o.graceS} s grace period`);
     if (stalled) notes.push(`offering paused: more than ${maxOutstanding} messages outstanding`);
+    notes.push(
+      eps.length === 1 && !viaRoundRobin
+        ? "placement unknown: one entry point (--round-robin N places pairs behind a round-robin balancer)"
+        : `${crossing(at)} of ${P} pairs cross instances${viaRoundRobin ? ` (placed through a round-robin entry point over ${common.roundRobin} instances, connections opened one at a time)` : ""}`,
+    );
     if (foreign > 0) notes.push(`${foreign} messages from elsewhere ignored`);
     if (offline > 0) notes.push(`${offline} stored messages from earlier runs acknowledged`);
     if (bad > 0) notes.push(`${bad} unreadable frames from the server`);
@@ -286,6 +282,7 @@ export async function runChat(common: Common, o: ChatOptions, scenario: string):
             duration: o.durationS,
             warmup: o.warmupS,
             placement: o.placement,
+            crossing: crossing(at),
             textSize: o.textSize,
           }
         : {
@@ -294,6 +291,7 @@ export async function runChat(common: Common, o: ChatOptions, scenario: string):
             duration: o.durationS,
             warmup: o.warmupS,
             placement: o.placement,
+            crossing: crossing(at),
             textSize: o.textSize,
           },
       metrics,

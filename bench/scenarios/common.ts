@@ -11,6 +11,8 @@ export interface Common {
   /** Server processes to account CPU and memory to (may be empty). */
   pids: number[];
   registerConcurrency: number;
+  /** Instances behind the one endpoint, when it round-robins connections (0: unknown). */
+  roundRobin: number;
 }
 
 /** Registration progress on stderr (only when there is something to register). */

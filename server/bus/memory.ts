@@ -2,7 +2,7 @@
 import type { Bus, Envelope, Presence } from "../ports/bus.ts";
 
 export function createMemoryBus(instanceId: string): Bus {
-  let handler: ((env: Envelope) => Promise<void>) | null = null;
+  let handler: ((env: Envelope) => Promise<void> | undefined) | null = null;
   return {
     instanceId,
     async start(onEnvelope) {

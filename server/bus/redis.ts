@@ -20,6 +20,7 @@ import type { Bus, Envelope, Presence } from "../ports/bus.ts";
 import type { Logger } from "../ports/runtime.ts";
 import { redisNames } from "./redis-names.ts";
 import { CLAIM, HEARTBEAT, LOCATE, REAP, RELEASE, type Script } from "./redis-scripts.ts";
+import { type BatchWriter, batchWriter, decodeWire, encodeAcks, encodePing } from "./redis-wire.ts";
 
 export interface RedisClusterOptions {
   url: string;
@@ -41,14 +42,6 @@ export interface RedisCluster {
   /** Users whose claim was lost to another instance while Redis was away. */
   onLost(fn: (userIds: number[]) => void): void;
 }
-
-/** One envelope in a batch; `a` asks for a confirmation with that number. */
-interface Item {
-  e: Envelope;
-  a?: number;
-}
-
-type Wire = { f: string; b: Item[] } | { f: string; acks: number[] } | { f: string; ping: number };
 
 const NODE_LEASE_MS = 60 * 60 * 1000;
 const MAX_MISSED = 100_000;
@@ -316,7 +309,7 @@ export async function connectRedisCluster(opts: RedisClusterOptions): Promise<Re
   };
 
   // --- bus ---------------------------------------------------------------------
-  let handler: ((env: Envelope) => Promise<void>) | null = null;
+  let handler: ((env: Envelope) => Promise<void> | undefined) | null = null;
   let resync: () => void = () => {};
   let ackSeq = 0;
   // Unconfirmed sends by number, and their deadlines in send order (every send
@@ -362,19 +355,16 @@ export async function connectRedisCluster(opts: RedisClusterOptions): Promise<Re
     const batch = acksOut;
     acksOut = new Map();
     for (const [to, acks] of batch) {
-      client
-        .publish(names.inbox(to), JSON.stringify({ f: me, acks } satisfies Wire))
-        .catch(() => {});
+      client.publish(names.inbox(to), encodeAcks(me, acks)).catch(() => {});
     }
   };
 
   let pingSeq = 0;
   let pingSeen = 0;
   const onWire = (raw: string) => {
-    let w: Wire;
-    try {
-      w = JSON.parse(raw) as Wire;
-    } catch {
+    const w = decodeWire(raw);
+    if (!w) {
+      log.warn("unreadable message in this instance's inbox; ignored", { bytes: raw.length });
       return;
     }
     if ("ping" in w) {
@@ -387,44 +377,50 @@ export async function connectRedisCluster(opts: RedisClusterOptions): Promise<Re
     }
     const h = handler;
     if (!h) return;
+    const failed = (err: unknown) =>
+      log.error("handling a cross-instance envelope failed", { err });
     for (const item of w.b) {
-      h(item.e).then(
-        () => {
-          if (item.a !== undefined) queueAck(w.f, item.a);
-        },
-        (err: unknown) => log.error("handling a cross-instance envelope failed", { err }),
-      );
+      let done: Promise<void> | undefined;
+      try {
+        done = h(item.e);
+      } catch (err) {
+        failed(err);
+        continue;
+      }
+      const a = item.a;
+      if (!done) {
+        if (a !== undefined) queueAck(w.f, a);
+      } else if (a === undefined) done.catch(failed);
+      else done.then(() => queueAck(w.f, a), failed);
     }
   };
 
   // Envelopes for one instance queued in one tick leave in one PUBLISH: fewer
   // Redis commands and wake-ups than one per message (group fan-out, bursts).
-  let batches = new Map<string, { items: Item[]; done: ((receivers: number) => void)[] }>();
+  let batches = new Map<string, { items: BatchWriter; done: ((receivers: number) => void)[] }>();
   const flushBatches = () => {
     const all = batches;
     batches = new Map();
     for (const [instance, { items, done }] of all) {
-      client
-        .publish(names.inbox(instance), JSON.stringify({ f: me, b: items } satisfies Wire))
-        .then(
-          (receivers) => {
-            for (const d of done) d(receivers);
-          },
-          () => {
-            for (const d of done) d(0);
-          },
-        );
+      client.publish(names.inbox(instance), items.encode(me)).then(
+        (receivers) => {
+          for (const d of done) d(receivers);
+        },
+        () => {
+          for (const d of done) d(0);
+        },
+      );
     }
   };
-  const enqueue = (instance: string, item: Item): Promise<number> => {
+  const enqueue = (instance: string, e: Envelope, a?: number): Promise<number> => {
     if (!client.isReady) return Promise.resolve(0);
     if (batches.size === 0) setImmediate(flushBatches);
     let batch = batches.get(instance);
     if (!batch) {
-      batch = { items: [], done: [] };
+      batch = { items: batchWriter(), done: [] };
       batches.set(instance, batch);
     }
-    batch.items.push(item);
+    batch.items.add({ e, a });
     const b = batch;
     return new Promise((resolve) => b.done.push(resolve));
   };
@@ -442,7 +438,7 @@ export async function connectRedisCluster(opts: RedisClusterOptions): Promise<Re
       if (!client.isReady || !sub.isReady) return;
       const expect = ++pingSeq;
       const receivers = await client
-        .publish(names.inbox(me), JSON.stringify({ f: me, ping: expect } satisfies Wire))
+        .publish(names.inbox(me), encodePing(me, expect))
         .catch(() => -1);
       if (receivers < 0) return;
       const healthy = receivers > 0 && pingSeen >= expect - 1;
@@ -472,13 +468,13 @@ export async function connectRedisCluster(opts: RedisClusterOptions): Promise<Re
       return new Promise<boolean>((resolve) => {
         pending.set(id, resolve);
         deadlines.push({ id, at: Date.now() + confirmMs });
-        enqueue(instanceId, { e: env, a: id }).then((receivers) => {
+        enqueue(instanceId, env, id).then((receivers) => {
           if (receivers === 0) settle(id, false);
         });
       });
     },
     publish(instanceId, env) {
-      return enqueue(instanceId, { e: env });
+      return enqueue(instanceId, env);
     },
     async stop() {
       stopping = true;

@@ -32,11 +32,15 @@ export interface Bus {
   /** This instance's id, unique in the cluster while it lives. */
   readonly instanceId: string;
   /**
-   * Starts handing envelopes addressed to this instance to `onEnvelope`;
-   * `onResync` runs when the instance may have missed envelopes (its
-   * subscription was lost and is back), so that it can push what was stored.
+   * Starts handing envelopes addressed to this instance to `onEnvelope`
+   * (which returns undefined when it finished at once); `onResync` runs when
+   * the instance may have missed envelopes (its subscription was lost and is
+   * back), so that it can push what was stored.
    */
-  start(onEnvelope: (env: Envelope) => Promise<void>, onResync: () => void): Promise<void>;
+  start(
+    onEnvelope: (env: Envelope) => Promise<void> | undefined,
+    onResync: () => void,
+  ): Promise<void>;
   /**
    * Hands an envelope to one instance and resolves true once that instance has
    * dealt with it (handed to sockets or stored); false when nobody received it

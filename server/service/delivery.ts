@@ -167,12 +167,27 @@ export async function pushBacklog(
   }
 }
 
-/** Handles what another instance (or this one, through the bus) sent here. */
-export async function receive(ctx: Ctx, env: Envelope): Promise<void> {
+/**
+ * Handles what another instance (or this one, through the bus) sent here;
+ * undefined when it is done already: the common case, every recipient here
+ * and free, costs no promise.
+ */
+export function receive(ctx: Ctx, env: Envelope): Promise<void> | undefined {
   if (env.kind === "nudge") return nudgeHere(ctx, env.to);
-  // The common case, every recipient here and free, costs no promise.
-  const slow = env.to.filter((userId) => !sendFast(ctx, userId, env));
-  if (slow.length === 0) return;
+  let slow: number[] | undefined;
+  for (const userId of env.to) {
+    if (sendFast(ctx, userId, env)) continue;
+    if (slow) slow.push(userId);
+    else slow = [userId];
+  }
+  return slow && receiveSlowly(ctx, env, slow);
+}
+
+async function receiveSlowly(
+  ctx: Ctx,
+  env: Extract<Envelope, { kind: "deliver" }>,
+  slow: number[],
+): Promise<void> {
   const missed: number[] = [];
   await Promise.all(
     slow.map(async (userId) => {
