@@ -119,6 +119,7 @@ export async function startApp(config: Config, deps: AppDeps): Promise<App> {
       maxPerAddress: config.maxPerAddress,
       trusted: trustChecker(config.trustProxy),
     });
+    cluster?.flushFirst(listener.flushOutput);
     let stopping: Promise<void> | null = null;
     return {
       hostname: listener.hostname,

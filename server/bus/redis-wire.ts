@@ -13,10 +13,8 @@ export interface Item {
   a?: number;
 }
 
-export type Wire =
-  | { f: string; b: Item[] }
-  | { f: string; acks: number[] }
-  | { f: string; ping: number };
+/** Envelopes and confirmations (of envelopes the receiver sent here), or a ping. */
+export type Wire = { f: string; b?: Item[]; acks?: number[] } | { f: string; ping: number };
 
 /** An envelope's header: what the receiver needs besides the push itself. */
 type Head = {
@@ -27,7 +25,7 @@ type Head = {
 /** Collects the envelopes for one instance and writes them as one message. */
 export interface BatchWriter {
   add(item: Item): void;
-  encode(from: string): string;
+  encode(from: string, acks?: number[]): string;
 }
 
 export function batchWriter(): BatchWriter {
@@ -44,15 +42,15 @@ export function batchWriter(): BatchWriter {
         pushes.push(e.json);
       } else heads.push(a === undefined ? { e } : { e, a });
     },
-    encode(from) {
-      const head = JSON.stringify({ f: from, b: heads });
+    encode(from, acks = []) {
+      const wire: Record<string, unknown> = { f: from };
+      if (heads.length > 0) wire.b = heads;
+      if (acks.length > 0) wire.acks = acks;
+      const head = JSON.stringify(wire);
       return pushes.length === 0 ? head : `${head}\n${pushes.join("\n")}`;
     },
   };
 }
-
-export const encodeAcks = (from: string, acks: number[]): string =>
-  JSON.stringify({ f: from, acks } satisfies Wire);
 
 export const encodePing = (from: string, ping: number): string =>
   JSON.stringify({ f: from, ping } satisfies Wire);
@@ -69,8 +67,9 @@ export function decodeWire(raw: string): Wire | undefined {
   if (typeof w !== "object" || w === null || typeof (w as { f?: unknown }).f !== "string")
     return undefined;
   if ("ping" in w) return typeof w.ping === "number" ? (w as Wire) : undefined;
-  if ("acks" in w) return Array.isArray(w.acks) ? (w as Wire) : undefined;
-  if (!("b" in w) || !Array.isArray(w.b)) return undefined;
+  if ("acks" in w && !Array.isArray(w.acks)) return undefined;
+  if (!("b" in w)) return nl < 0 && "acks" in w ? (w as Wire) : undefined;
+  if (!Array.isArray(w.b)) return undefined;
   const items = w.b as Item[];
   let pos = nl + 1;
   for (const item of items) {

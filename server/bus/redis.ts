@@ -20,7 +20,7 @@ import type { Bus, Envelope, Presence } from "../ports/bus.ts";
 import type { Logger } from "../ports/runtime.ts";
 import { redisNames } from "./redis-names.ts";
 import { CLAIM, HEARTBEAT, LOCATE, REAP, RELEASE, type Script } from "./redis-scripts.ts";
-import { type BatchWriter, batchWriter, decodeWire, encodeAcks, encodePing } from "./redis-wire.ts";
+import { type BatchWriter, batchWriter, decodeWire, encodePing } from "./redis-wire.ts";
 
 export interface RedisClusterOptions {
   url: string;
@@ -41,6 +41,16 @@ export interface RedisCluster {
   node: number;
   /** Users whose claim was lost to another instance while Redis was away. */
   onLost(fn: (userIds: number[]) => void): void;
+  /** Runs before each tick's publishes: writes the sockets' output of the tick. */
+  flushFirst(fn: () => void): void;
+}
+
+/** What this tick has for one instance. */
+interface Outgoing {
+  items: BatchWriter;
+  /** Resolved with PUBLISH's receiver count, one per envelope. */
+  done: ((receivers: number) => void)[];
+  acks: number[];
 }
 
 const NODE_LEASE_MS = 60 * 60 * 1000;
@@ -342,23 +352,6 @@ export async function connectRedisCluster(opts: RedisClusterOptions): Promise<Re
     Math.min(250, confirmMs),
   );
 
-  // Confirmations are sent once per tick per instance, after the tick's socket
-  // writes (the flusher's setImmediate was scheduled first).
-  let acksOut = new Map<string, number[]>();
-  const queueAck = (to: string, id: number) => {
-    if (acksOut.size === 0) setImmediate(flushAcks);
-    const list = acksOut.get(to);
-    if (list) list.push(id);
-    else acksOut.set(to, [id]);
-  };
-  const flushAcks = () => {
-    const batch = acksOut;
-    acksOut = new Map();
-    for (const [to, acks] of batch) {
-      client.publish(names.inbox(to), encodeAcks(me, acks)).catch(() => {});
-    }
-  };
-
   let pingSeq = 0;
   let pingSeen = 0;
   const onWire = (raw: string) => {
@@ -371,12 +364,9 @@ export async function connectRedisCluster(opts: RedisClusterOptions): Promise<Re
       pingSeen = Math.max(pingSeen, w.ping);
       return;
     }
-    if ("acks" in w) {
-      for (const id of w.acks) settle(id, true);
-      return;
-    }
+    if (w.acks) for (const id of w.acks) settle(id, true);
     const h = handler;
-    if (!h) return;
+    if (!h || !w.b) return;
     const failed = (err: unknown) =>
       log.error("handling a cross-instance envelope failed", { err });
     for (const item of w.b) {
@@ -395,34 +385,47 @@ export async function connectRedisCluster(opts: RedisClusterOptions): Promise<Re
     }
   };
 
-  // Envelopes for one instance queued in one tick leave in one PUBLISH: fewer
-  // Redis commands and wake-ups than one per message (group fan-out, bursts).
-  let batches = new Map<string, { items: BatchWriter; done: ((receivers: number) => void)[] }>();
-  const flushBatches = () => {
-    const all = batches;
-    batches = new Map();
-    for (const [instance, { items, done }] of all) {
-      client.publish(names.inbox(instance), items.encode(me)).then(
-        (receivers) => {
-          for (const d of done) d(receivers);
-        },
-        () => {
-          for (const d of done) d(0);
-        },
-      );
+  // What one tick has for each instance (envelopes and confirmations) leaves
+  // in one PUBLISH: fewer Redis commands, writes and wake-ups than one per
+  // message. Confirmations say "your users have it": the flush writes this
+  // tick's socket output first, so none leaves before what it confirms.
+  let flushFirst: () => void = () => {};
+  let outgoing = new Map<string, Outgoing>();
+  const outgoingTo = (instance: string): Outgoing => {
+    if (outgoing.size === 0) setImmediate(flushOutgoing);
+    let out = outgoing.get(instance);
+    if (!out) {
+      out = { items: batchWriter(), done: [], acks: [] };
+      outgoing.set(instance, out);
     }
+    return out;
+  };
+  const flushOutgoing = () => {
+    const all = outgoing;
+    outgoing = new Map();
+    flushFirst();
+    for (const [instance, { items, done, acks }] of all) {
+      const sent = client.publish(names.inbox(instance), items.encode(me, acks));
+      if (done.length === 0) sent.catch(() => {});
+      else
+        sent.then(
+          (receivers) => {
+            for (const d of done) d(receivers);
+          },
+          () => {
+            for (const d of done) d(0);
+          },
+        );
+    }
+  };
+  const queueAck = (to: string, id: number) => {
+    if (client.isReady) outgoingTo(to).acks.push(id);
   };
   const enqueue = (instance: string, e: Envelope, a?: number): Promise<number> => {
     if (!client.isReady) return Promise.resolve(0);
-    if (batches.size === 0) setImmediate(flushBatches);
-    let batch = batches.get(instance);
-    if (!batch) {
-      batch = { items: batchWriter(), done: [] };
-      batches.set(instance, batch);
-    }
-    batch.items.add({ e, a });
-    const b = batch;
-    return new Promise((resolve) => b.done.push(resolve));
+    const out = outgoingTo(instance);
+    out.items.add({ e, a });
+    return new Promise((resolve) => out.done.push(resolve));
   };
 
   const subscribe = () => sub.subscribe(names.inbox(me), onWire);
@@ -499,6 +502,9 @@ export async function connectRedisCluster(opts: RedisClusterOptions): Promise<Re
     node,
     onLost(fn) {
       lostHandler = fn;
+    },
+    flushFirst(fn) {
+      flushFirst = fn;
     },
   };
 }

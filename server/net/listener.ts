@@ -27,6 +27,8 @@ export interface Listener {
   stopAccepting(): void;
   /** Closes every connection and waits for their logins to end. */
   closeAll(): Promise<void>;
+  /** Writes now what the connections would write at the end of this tick. */
+  flushOutput(): void;
 }
 
 // The socket's data is the connection itself (one object fewer per socket);
@@ -37,11 +39,12 @@ export function listen(ctx: Ctx, opts: ListenOptions): Listener {
   const connections = new Set<Connection>();
   let nextId = 1;
   const perAddress = new Map<string, number>();
+  const flusher = createFlusher();
   const net: NetOptions = {
     maxFrame: opts.maxFrame,
     maxOutputBytes: opts.maxOutputBytes,
     rateLimit: opts.rateLimit,
-    schedule: createFlusher(),
+    schedule: flusher.schedule,
     now: () => ctx.clock.now(),
     admit(address) {
       const n = perAddress.get(address) ?? 0;
@@ -137,5 +140,6 @@ export function listen(ctx: Ctx, opts: ListenOptions): Listener {
       await Promise.all(all.map(finish));
       server.stop(true);
     },
+    flushOutput: flusher.flushNow,
   };
 }

@@ -229,15 +229,26 @@ class SocketOutbox implements NetOutbox {
 }
 
 /** Flushes every outbox that asked for it, once per tick. */
-export function createFlusher(): (outbox: NetOutbox) => void {
+export interface Flusher {
+  /** Has `outbox` flushed on the next tick, with every other one that asked. */
+  schedule(outbox: NetOutbox): void;
+  /** Flushes now what is waiting for the next tick. */
+  flushNow(): void;
+}
+
+export function createFlusher(): Flusher {
   let dirty: NetOutbox[] = [];
-  const run = () => {
+  const flushNow = () => {
+    if (dirty.length === 0) return;
     const list = dirty;
     dirty = [];
     for (const o of list) o.flush();
   };
-  return (outbox) => {
-    if (dirty.length === 0) setImmediate(run);
-    dirty.push(outbox);
+  return {
+    schedule(outbox) {
+      if (dirty.length === 0) setImmediate(flushNow);
+      dirty.push(outbox);
+    },
+    flushNow,
   };
 }

@@ -612,7 +612,7 @@ describe("outbox: seal", () => {
 
 describe("createFlusher", () => {
   test("flushes every outbox that asked, once, on the next tick", async () => {
-    const schedule = createFlusher();
+    const { schedule } = createFlusher();
     const w1 = new FakeWriter();
     const w2 = new FakeWriter();
     const o1 = createOutbox(w1, { maxBytes: 1000, onOverflow() {}, schedule });
@@ -630,5 +630,16 @@ describe("createFlusher", () => {
     await new Promise((r) => setImmediate(r));
     expect(w1.text).toBe("a\nb\nd\n");
     expect(w1.calls.length).toBe(2);
+  });
+
+  test("flushNow writes at once what waits for the tick, and the tick finds nothing left", async () => {
+    const { schedule, flushNow } = createFlusher();
+    const w = new FakeWriter();
+    const o = createOutbox(w, { maxBytes: 1000, onOverflow() {}, schedule });
+    o.send("a");
+    flushNow();
+    expect(w.text).toBe("a\n");
+    await new Promise((r) => setImmediate(r));
+    expect(w.calls.length).toBe(1);
   });
 });

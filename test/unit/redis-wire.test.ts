@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { batchWriter, decodeWire, encodeAcks, encodePing } from "../../server/bus/redis-wire.ts";
+import { batchWriter, decodeWire, encodePing } from "../../server/bus/redis-wire.ts";
 import type { Envelope } from "../../server/ports/bus.ts";
 
 const push = (text: string) =>
@@ -41,8 +41,19 @@ describe("inbox wire format", () => {
     expect(decodeWire(raw)).toEqual({ f: "i-2", b: [{ e: { kind: "nudge", to: [1, 2] } }] });
   });
 
-  test("confirmations and pings", () => {
-    expect(decodeWire(encodeAcks("i-3", [1, 2, 3]))).toEqual({ f: "i-3", acks: [1, 2, 3] });
+  test("confirmations travel alone or with envelopes; pings alone", () => {
+    expect(decodeWire(batchWriter().encode("i-3", [1, 2, 3]))).toEqual({
+      f: "i-3",
+      acks: [1, 2, 3],
+    });
+    const w = batchWriter();
+    const e: Envelope = { kind: "deliver", to: [2], json: push("x"), msg: { msgId: "1", ts: 1 } };
+    w.add({ e, a: 9 });
+    expect(decodeWire(w.encode("i-3", [4, 5]))).toEqual({
+      f: "i-3",
+      b: [{ e, a: 9 }],
+      acks: [4, 5],
+    });
     expect(decodeWire(encodePing("i-3", 4))).toEqual({ f: "i-3", ping: 4 });
   });
 
@@ -60,6 +71,8 @@ describe("inbox wire format", () => {
       '{"b":[]}',
       '{"f":1,"acks":[]}',
       '{"f":"x","acks":5}',
+      '{"f":"x","acks":[1]}\n{"stray":1}',
+      '{"f":"x"}',
       '{"f":"x","ping":"1"}',
       '{"f":"x","b":{}}',
       '{"f":"x","b":[null]}',
