@@ -303,7 +303,11 @@ export async function connect(at: Endpoint, index: number, localAddress?: string
   };
   // Untyped in @types/bun, honoured by Bun.connect (STACK-NOTES §1).
   if (localAddress) options.localAddress = localAddress;
-  const socket = await Bun.connect<Conn>(options);
+  const socket = await Bun.connect<Conn>(options).catch((err: unknown) => {
+    throw new Error(
+      `cannot connect to ${at.host}:${at.port}: ${err instanceof Error ? err.message : String(err)}`,
+    );
+  });
   socket.setNoDelay(true);
   conn.socket = socket;
   return conn;

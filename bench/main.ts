@@ -112,6 +112,8 @@ async function run(scenario: Scenario, a: Args): Promise<Result[]> {
         .map((p) => int("ports", p.trim(), 1, 65_535))
     : [int("port", s("port"), 1, 65_535)];
   const endpoints: Endpoint[] = ports.map((port) => ({ host, port }));
+  if (ports.length > 1 && Number(s("round-robin") ?? 0) > 0)
+    throw new Error("--round-robin is for one entry point (--port), not with --ports");
   let pids: number[] = [];
   if (s("pid"))
     pids = s("pid")!

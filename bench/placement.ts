@@ -20,7 +20,9 @@ export type Placement = "same" | "cross" | "mixed";
  */
 export function placePairs(pairs: number, n: number, placement: Placement): number[] {
   if (placement !== "same" && n < 2)
-    throw new Error(`--placement ${placement} needs at least two instances`);
+    throw new Error(
+      `--placement ${placement} needs at least two instances (--ports a,b or --round-robin n)`,
+    );
   const at: number[] = [];
   for (let p = 0; p < pairs; p++) {
     const base = p % n;

@@ -65,15 +65,15 @@ class Pair {
 
 export async function runChat(common: Common, o: ChatOptions, scenario: string): Promise<Result> {
   const P = o.pairs;
+  const eps = common.endpoints;
+  // Through one round-robin entry point, the order of opening places the pairs.
+  const viaRoundRobin = eps.length === 1 && common.roundRobin > 1;
+  const at = placePairs(P, viaRoundRobin ? common.roundRobin : eps.length, o.placement);
   const users = await common.store.ensure(
     2 * P,
     common.registerConcurrency,
     common.store.cached ? registering(`${2 * P} users`) : undefined,
   );
-  const eps = common.endpoints;
-  // Through one round-robin entry point, the order of opening places the pairs.
-  const viaRoundRobin = eps.length === 1 && common.roundRobin > 1;
-  const at = placePairs(P, viaRoundRobin ? common.roundRobin : eps.length, o.placement);
   const conns = await openSessions(common.store, users, {
     endpoint: (i) => eps[viaRoundRobin ? 0 : at[i]!]!,
     order: viaRoundRobin ? roundRobinOrder(at, common.roundRobin) : undefined,
