@@ -61,11 +61,13 @@ export async function startDelivery(
   recipients: readonly number[],
   d: Delivery,
 ): Promise<Started> {
-  const rest: number[] = [];
+  let rest: number[] | undefined;
   for (const userId of recipients) {
-    if (!sendFast(ctx, userId, d)) rest.push(userId);
+    if (sendFast(ctx, userId, d)) continue;
+    if (rest) rest.push(userId);
+    else rest = [userId];
   }
-  if (rest.length === 0) return SETTLED;
+  if (!rest) return SETTLED;
 
   const where = await ctx.presence.locate(rest);
   const away = new Map<string, number[]>();
@@ -88,28 +90,49 @@ export async function startDelivery(
     } else addTo(away, instance, userId);
   }
   // Published now, in call order; confirmed (or not) later.
-  const unconfirmed: number[] = [];
-  const remote = [...away].map(async ([instance, to]) => {
-    const env: Envelope = { kind: "deliver", to, ...d };
-    if (d.msg) {
-      // A message must be confirmed by the instance that has the users, or stored.
-      const done = await ctx.bus.send(instance, env).catch((err: unknown) => {
-        ctx.log.warn("cross-instance send failed; storing instead", { instance, err: String(err) });
-        return false;
-      });
-      if (!done) unconfirmed.push(...to);
-    } else {
-      await ctx.bus.publish(instance, env).catch(() => 0);
-    }
-  });
-  await Promise.all(local);
+  const remote: Promise<number[] | undefined>[] = [];
+  for (const [instance, to] of away) remote.push(sendAway(ctx, instance, to, d));
+  if (local.length > 0) await Promise.all(local);
   if (d.msg && missed.length > 0) await storeAndNudge(ctx, missed, d);
   if (remote.length === 0) return SETTLED;
-  const confirmed = Promise.all(remote).then(async () => {
-    if (d.msg && unconfirmed.length > 0) await storeAndNudge(ctx, unconfirmed, d);
-  });
-  return { confirmed };
+  const unconfirmed =
+    remote.length === 1
+      ? remote[0]!
+      : Promise.all(remote).then((lists) => lists.flatMap((l) => l ?? []));
+  return {
+    confirmed: unconfirmed.then((users) =>
+      users && users.length > 0 ? storeAndNudge(ctx, users, d) : undefined,
+    ),
+  };
 }
+
+/**
+ * Hands a push to the instance that has `to`. A message must be confirmed
+ * by it, or stored: resolves to the users it was not confirmed for.
+ */
+function sendAway(
+  ctx: Ctx,
+  instance: string,
+  to: number[],
+  d: Delivery,
+): Promise<number[] | undefined> {
+  const env: Envelope = d.msg
+    ? { kind: "deliver", to, json: d.json, msg: d.msg }
+    : { kind: "deliver", to, json: d.json };
+  if (!d.msg) {
+    ctx.bus.publish(instance, env).catch(() => 0);
+    return NONE;
+  }
+  return ctx.bus.send(instance, env).then(
+    (done) => (done ? undefined : to),
+    (err: unknown) => {
+      ctx.log.warn("cross-instance send failed; storing instead", { instance, err: String(err) });
+      return to;
+    },
+  );
+}
+
+const NONE: Promise<undefined> = Promise.resolve(undefined);
 
 /** Stores a message for users found nowhere, then tells wherever they are now. */
 async function storeAndNudge(ctx: Ctx, userIds: number[], d: Delivery): Promise<void> {

@@ -34,14 +34,12 @@ async function send(
   const id = ctx.ids.next();
   const ts = ctx.clock.now();
   try {
-    const push: MessagePush = {
-      type: PushType.message,
-      id,
-      from: { id: me.id, name: me.name },
-      ...target,
-      text,
-      ts,
-    };
+    const from = { id: me.id, name: me.name };
+    // Built field by field (no spread): this is the hot path.
+    const push: MessagePush =
+      "to" in target
+        ? { type: PushType.message, id, from, to: target.to, text, ts }
+        : { type: PushType.message, id, from, group: target.group, text, ts };
     started = await startDelivery(ctx, recipients, {
       json: JSON.stringify(push),
       msg: { msgId: id, ts },

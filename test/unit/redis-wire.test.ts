@@ -33,11 +33,11 @@ describe("inbox wire format", () => {
     expect(decodeWire(raw)).toEqual({ f: "i-1", b: envs });
   });
 
-  test("a batch of nudges only is one line", () => {
+  test("a nudge is one line, with no push after it", () => {
     const w = batchWriter();
     w.add({ e: { kind: "nudge", to: [1, 2] } });
     const raw = w.encode("i-2");
-    expect(raw).not.toContain("\n");
+    expect(raw.split("\n")).toHaveLength(2);
     expect(decodeWire(raw)).toEqual({ f: "i-2", b: [{ e: { kind: "nudge", to: [1, 2] } }] });
   });
 
@@ -83,7 +83,50 @@ describe("inbox wire format", () => {
       `${good}\n${lines[1]}`, // one push too many
       `${good}\n`,
       '{"f":"x","b":[{"e":{"kind":"nudge","to":[1]}}]}\n{"stray":1}',
+      "B\ti-1\t", // nothing in it
+      "B\t\t1", // no sender
+      "B\ti-1\t1,x", // a confirmation that is not a number
+      "B\ti-1\t0",
+      "B\ti-1\t\nn\t", // a nudge for nobody
+      "B\ti-1\t\nn\t1,-2",
+      "B\ti-1\t\nd\t\t\t\t2\n", // an empty push
+      "B\ti-1\t\nd\t1\tabc\t5\t2\n{}", // a message id that is not a number
+      "B\ti-1\t\nd\t1\t7\t\t2\n{}", // an id without a time
+      "B\ti-1\t\nd\t1\t\t5\t2\n{}", // a time without an id
+      "B\ti-1\t\nd\t1.5\t\t\t2\n{}",
+      "B\ti-1\t\nx\t2\n{}", // an unknown kind
+      "B\ti-1\t\nd\t\t\t2\n{}", // a field missing
+      "P\ti-1\tx",
+      "P\ti-1\t1\nmore",
     ];
     for (const raw of bad) expect(decodeWire(raw)).toBeUndefined();
+  });
+
+  test("random damage to a batch never throws", () => {
+    const w = batchWriter();
+    w.add({
+      e: { kind: "deliver", to: [2, 3], json: push("a"), msg: { msgId: "12", ts: 5 } },
+      a: 1,
+    });
+    w.add({ e: { kind: "nudge", to: [4] } });
+    w.add({ e: { kind: "deliver", to: [5], json: push("b") } });
+    const good = w.encode("i-5", [7]);
+    const alphabet = "\t\n,0123456789dnBP-x{}";
+    let seed = 42;
+    const rnd = (n: number) => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    for (let i = 0; i < 5000; i++) {
+      let raw = good;
+      for (let k = 0, edits = 1 + rnd(3); k < edits; k++) {
+        const at = rnd(raw.length + 1);
+        const op = rnd(3);
+        if (op === 0) raw = raw.slice(0, at) + raw.slice(at + 1);
+        else if (op === 1) raw = raw.slice(0, at) + alphabet[rnd(alphabet.length)] + raw.slice(at);
+        else raw = raw.slice(0, at);
+      }
+      expect(() => decodeWire(raw)).not.toThrow();
+    }
   });
 });
