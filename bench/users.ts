@@ -88,6 +88,7 @@ export class UserStore {
    * time (each costs the server an argon2 hash or two).
    */
   async ensure(n: number, concurrency: number, onProgress?: (done: number, todo: number) => void) {
+    await this.checkCache();
     const todo: number[] = [];
     for (let i = 0; i < n; i++) if (!this.get(i)) todo.push(i);
     if (todo.length === 0) return this.list(n);
@@ -129,6 +130,34 @@ export class UserStore {
     return this.list(n);
   }
 
+  private checked = false;
+
+  /**
+   * One cached token tried against the server: a server that does not know
+   * it runs on another database (or another secret), and the whole cache is
+   * dropped, rather than have every user fail a login (which the server
+   * throttles per address) before registering again.
+   */
+  private async checkCache(): Promise<void> {
+    if (this.checked) return;
+    this.checked = true;
+    const first = Object.entries(this.cache.users)[0];
+    if (!first) return;
+    const c = await connect(this.at, -1);
+    try {
+      await c.request(RequestType.login, { token: first[1].token }, 30_000);
+    } catch (err) {
+      if (!(err instanceof RequestError && err.code === ErrorCode.bad_credentials)) return;
+      process.stderr.write(
+        "[bench] the server does not know the cached users (another database?): registering them again\n",
+      );
+      this.cache.users = {};
+      this.changed = true;
+    } finally {
+      c.terminate();
+    }
+  }
+
   private sourceFor(w: number): string | undefined {
     return this.at.host.startsWith("127.") ? `127.0.0.${2 + (w % 250)}` : undefined;
   }
@@ -162,8 +191,20 @@ export class UserStore {
         this.forget(u.name);
       }
     }
-    const data = await this.passwordLogin(c, u.name);
+    let data: Record<string, unknown>;
+    try {
+      data = await this.passwordLogin(c, u.name);
+    } catch (err) {
+      // A cache from another database (a server started afresh): the user
+      // is not there at all, so register it again (under a new id).
+      if (!(err instanceof RequestError && err.code === ErrorCode.bad_credentials)) throw err;
+      await retryRateLimited(() =>
+        c.request(RequestType.register, { name: u.name, password: this.password }, 60_000),
+      );
+      data = await this.passwordLogin(c, u.name);
+    }
     u.token = data.token as string;
+    u.id = (data.user as { id: number }).id;
     return data;
   }
 }

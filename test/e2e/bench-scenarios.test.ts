@@ -7,7 +7,7 @@
  */
 
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
@@ -186,6 +186,44 @@ describe("bench scenarios against one compiled chatserver", () => {
     expect(r.metrics.errors).toBe(0);
     expect(r.latency["login request → reply"]!.count).toBe(60);
     expect(r.latency.connect!.count).toBe(60);
+  });
+
+  test("a cache from another database is dropped and its users registered again", async () => {
+    const prefix = uniqueName("s");
+    const file = join(TMP, `chat-bench-127.0.0.1_${server.port}_${prefix}.json`);
+    const stale = Object.fromEntries(
+      [0, 1, 2].map((i) => [
+        `${prefix}${i}`,
+        { id: 900 + i, token: `v1.${900 + i}.0.9999999999.bogus` },
+      ]),
+    );
+    writeFileSync(file, JSON.stringify({ version: 1, users: stale }));
+    const run = await bench([
+      "login",
+      "--port",
+      port(),
+      "--prefix",
+      prefix,
+      "--by",
+      "token",
+      "--users",
+      "3",
+      "--count",
+      "6",
+    ]);
+    const r = ok(run);
+    expect(run.err).toContain("the server does not know the cached users");
+    expect(r.metrics.logins).toBe(6);
+    expect(r.metrics.errors).toBe(0);
+    const users = JSON.parse(readFileSync(file, "utf8")).users as Record<
+      string,
+      { id: number; token: string }
+    >;
+    expect(Object.keys(users).sort()).toEqual([0, 1, 2].map((i) => `${prefix}${i}`));
+    for (const u of Object.values(users)) {
+      expect(u.token).not.toContain("bogus");
+      expect(u.id).toBeLessThan(900);
+    }
   });
 
   test("chat: closed loop, nothing lost or duplicated", async () => {
