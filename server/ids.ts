@@ -27,7 +27,7 @@ export function createIdGenerator(node: number, clock: Clock): IdGenerator {
   const nodePart = node << SEQ_BITS;
   let lastMs = -1;
   let seq = 0;
-  let base = 0n;
+  let base = idBase(0);
   return {
     next() {
       // A clock before the epoch (never set) counts as the epoch, never as negative.
@@ -35,15 +35,42 @@ export function createIdGenerator(node: number, clock: Clock): IdGenerator {
       if (ms > lastMs) {
         lastMs = ms;
         seq = 0;
-        base = BigInt(ms) << LOW_BITS;
+        base = idBase(ms);
       } else if (++seq > MAX_SEQ) {
         lastMs++;
         seq = 0;
-        base = BigInt(lastMs) << LOW_BITS;
+        base = idBase(lastMs);
       }
-      return (base | BigInt(nodePart | seq)).toString();
+      return idString(base, nodePart | seq);
     },
   };
+}
+
+/**
+ * An id's decimal string without a BigInt per id (BigInt ids were a few
+ * percent of a busy server): ms · 2^22 + low, as high · 10^9 + rest, where
+ * every step stays below 2^53 and so exact in a double.
+ */
+interface IdBase {
+  /** ms div 10^9, times 2^22: the high part's share of ms's upper digits. */
+  high: number;
+  /** (ms mod 10^9) · 2^22: below 2^52. */
+  low: number;
+}
+
+const LOW_SCALE = 2 ** Number(LOW_BITS);
+
+function idBase(ms: number): IdBase {
+  const m1 = Math.floor(ms / 1e9);
+  return { high: m1 * LOW_SCALE, low: (ms - m1 * 1e9) * LOW_SCALE };
+}
+
+function idString(b: IdBase, lowBits: number): string {
+  const t = b.low + lowBits;
+  const t1 = Math.floor(t / 1e9);
+  const high = b.high + t1;
+  const rest = t - t1 * 1e9;
+  return high === 0 ? String(rest) : `${high}${String(rest).padStart(9, "0")}`;
 }
 
 /** The parts of an id, for tests and debugging. */

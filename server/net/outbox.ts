@@ -15,9 +15,12 @@ export interface Writer {
 
 interface Entry {
   data: string | Uint8Array;
+  /** UTF-8 size; UNSIZED until needed (most frames are written whole in their tick). */
   bytes: number;
   stored?: NewOffline;
 }
+
+const UNSIZED = -1;
 
 export interface NetOutbox extends Outbox {
   /** Writes what is queued; called once per tick by the flusher and on `drain`. */
@@ -67,6 +70,9 @@ class SocketOutbox implements NetOutbox {
   private waiters: ((ok: boolean) => void)[] | null = null;
   private sealedUnsent: NewOffline[] | null = null;
   private onEmpty: (() => void) | null = null;
+  // Entries queued while not blocked are sized only if a write is partial (or
+  // someone asks): bytesQueued leaves them out until then.
+  private unsized = 0;
 
   constructor(
     private readonly writer: Writer,
@@ -78,7 +84,18 @@ class SocketOutbox implements NetOutbox {
   }
 
   get queued() {
+    this.sizeAll();
     return this.bytesQueued;
+  }
+
+  private sizeAll() {
+    if (this.unsized === 0) return;
+    for (const e of this.queue) {
+      if (e.bytes !== UNSIZED) continue;
+      e.bytes = Buffer.byteLength(e.data as string);
+      this.bytesQueued += e.bytes;
+    }
+    this.unsized = 0;
   }
 
   private get lowWater() {
@@ -88,13 +105,17 @@ class SocketOutbox implements NetOutbox {
   send(json: string, stored?: NewOffline): boolean {
     if (this.isClosed || this.sealed) return false;
     const data = `${json}\n`;
-    const bytes = Buffer.byteLength(data);
     if (this.queue === NO_ENTRIES) this.queue = [];
-    this.queue.push(stored ? { data, bytes, stored } : { data, bytes });
-    this.bytesQueued += bytes;
     if (this.blocked) {
+      const bytes = Buffer.byteLength(data);
+      this.queue.push(stored ? { data, bytes, stored } : { data, bytes });
+      this.bytesQueued += bytes;
       if (this.bytesQueued > this.opts.maxBytes) this.opts.onOverflow();
-    } else if (!this.scheduled) {
+      return true;
+    }
+    this.queue.push(stored ? { data, bytes: UNSIZED, stored } : { data, bytes: UNSIZED });
+    this.unsized++;
+    if (!this.scheduled) {
       this.scheduled = true;
       this.opts.schedule(this);
     }
@@ -116,7 +137,16 @@ class SocketOutbox implements NetOutbox {
       const q = this.queue;
       const text =
         q.length === 1 ? (q[0]!.data as string) : q.map((e) => e.data as string).join("");
-      if (!this.write(text, this.bytesQueued)) {
+      // One size for the whole batch; entry sizes only when it goes out in part.
+      const total = this.unsized === 0 ? this.bytesQueued : Buffer.byteLength(text);
+      const n = this.writer.write(text);
+      if (n === total) {
+        this.queue = NO_ENTRIES;
+        this.bytesQueued = 0;
+        this.unsized = 0;
+      } else {
+        this.sizeAll();
+        if (n > 0) this.consume(n);
         this.block();
         return;
       }
@@ -137,6 +167,7 @@ class SocketOutbox implements NetOutbox {
 
   writable(): Promise<boolean> {
     if (this.isClosed || this.sealed) return Promise.resolve(false);
+    this.sizeAll();
     if (!this.blocked && this.bytesQueued <= this.lowWater) return Promise.resolve(true);
     return new Promise((resolve) => {
       if (!this.waiters) this.waiters = [];
@@ -145,6 +176,7 @@ class SocketOutbox implements NetOutbox {
   }
 
   takeUnsent(all: boolean): NewOffline[] {
+    this.sizeAll();
     const taken: NewOffline[] = this.sealedUnsent ?? [];
     this.sealedUnsent = null;
     const keep: Entry[] = [];
@@ -173,6 +205,7 @@ class SocketOutbox implements NetOutbox {
 
   seal(last: string, whenEmpty: () => void): void {
     if (this.isClosed || this.sealed) return;
+    this.sizeAll();
     this.sealedUnsent = this.takeUnsent(false);
     this.queue = this.headDone > 0 ? this.queue.slice(0, 1) : [];
     this.bytesQueued = this.queue.reduce((n, e) => n + e.bytes, 0) - this.headDone;

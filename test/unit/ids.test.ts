@@ -238,3 +238,27 @@ describe("createIdGenerator", () => {
     expect(sorted).toEqual(ids);
   });
 });
+
+describe("id strings", () => {
+  test("equal the 64-bit value computed exactly, across the whole time range", () => {
+    let seed = 7;
+    const rnd = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    const times = [0, 1, 999_999_999, 1_000_000_000, 1_000_000_001, 2 ** 41 - 1];
+    for (let i = 0; i < 2000; i++) times.push(Math.floor(rnd() * 2 ** 41));
+    for (const ms of times) {
+      for (const node of [0, 1, MAX_NODE]) {
+        const gen = createIdGenerator(node, { now: () => ID_EPOCH_MS + ms });
+        for (let seq = 0; seq < 3; seq++) {
+          const want = (
+            (BigInt(ms) << BigInt(NODE_BITS + SEQ_BITS)) |
+            BigInt((node << SEQ_BITS) | seq)
+          ).toString();
+          expect(gen.next()).toBe(want);
+        }
+      }
+    }
+  });
+});
