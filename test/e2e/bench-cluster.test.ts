@@ -6,17 +6,22 @@
  * load runs, the users' claims in Redis say where each one really is.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Subprocess } from "bun";
 import mysql from "mysql2/promise";
 import { createClient } from "redis";
 import { redisNames } from "../../server/bus/redis-names.ts";
 import {
+  type BenchProcess,
+  type BenchResult,
+  benchOk,
+  runningBenches,
+  startBench,
+} from "../helpers/bench.ts";
+import {
   emptyDir,
   ensureServerBinary,
-  ROOT,
   type ServerProcess,
   spawnServer,
 } from "../helpers/binary.ts";
@@ -32,21 +37,6 @@ const enabled = haveMysql() && haveRedis() && (haveNginx() || process.env.CI ===
 if (!enabled)
   console.warn("!!! bench cluster e2e tests SKIPPED: they need MariaDB, Redis and nginx");
 
-interface BenchResult {
-  scenario: string;
-  target: string;
-  params: Record<string, string | number | boolean>;
-  metrics: Record<string, number | string>;
-  latency: Record<string, { count: number }>;
-  notes: string[];
-}
-
-interface Bench {
-  proc: Subprocess;
-  /** Resolves once the generator exited, with its output and --json result. */
-  done: Promise<{ code: number; out: string; err: string; json: BenchResult | null }>;
-}
-
 describe.skipIf(!enabled)("bench chat placement through nginx over two instances", () => {
   let db: TestDatabase;
   let sql: mysql.Connection;
@@ -59,62 +49,16 @@ describe.skipIf(!enabled)("bench chat placement through nginx over two instances
   const prefix = uniqueName("c");
   const procs: ServerProcess[] = [];
   const dirs: string[] = [];
-  const benches = new Set<Subprocess>();
   /** Instance id (from its start-up log line) -> its process. */
   const instances = new Map<string, ServerProcess>();
-  let runs = 0;
 
-  function startBench(args: string[]): Bench {
-    const json = join(tmp, `result-${runs++}.json`);
+  function startClusterBench(args: string[]): BenchProcess {
     const pids = procs.map((p) => p.proc.pid).join(",");
-    const proc = Bun.spawn(
-      [
-        process.execPath,
-        "bench/main.ts",
-        ...args,
-        "--port",
-        String(lb.port),
-        "--prefix",
-        prefix,
-        "--pid",
-        pids,
-        "--json",
-        json,
-        "--timeout",
-        "120",
-      ],
-      {
-        cwd: ROOT,
-        // A private TMPDIR: the generator's user cache is this file's own.
-        env: { ...process.env, TMPDIR: tmp, NO_COLOR: "1" },
-        stdin: "ignore",
-        stdout: "pipe",
-        stderr: "pipe",
-      },
-    );
-    benches.add(proc);
-    const done = (async () => {
-      const [out, err, code] = await Promise.all([
-        new Response(proc.stdout).text(),
-        new Response(proc.stderr).text(),
-        proc.exited,
-      ]);
-      benches.delete(proc);
-      const result = existsSync(json)
-        ? (JSON.parse(readFileSync(json, "utf8")) as BenchResult)
-        : null;
-      return { code, out, err, json: result };
-    })();
-    return { proc, done };
+    return startBench([...args, "--port", String(lb.port), "--prefix", prefix, "--pid", pids], tmp);
   }
 
   /** The generator's result, which must be a success (its output is shown if not). */
-  async function finished(b: Bench): Promise<BenchResult> {
-    const r = await b.done;
-    if (r.code !== 0 || !r.json)
-      throw new Error(`bench exited ${r.code}\nstdout:\n${r.out}\nstderr:\n${r.err}`);
-    return r.json;
-  }
+  const finished = async (b: BenchProcess): Promise<BenchResult> => benchOk(await b.done);
 
   /**
    * Polls `probe` until it gives a value; fails at the deadline, or as soon as
@@ -123,7 +67,7 @@ describe.skipIf(!enabled)("bench chat placement through nginx over two instances
   async function waitFor<T>(
     what: string,
     probe: () => Promise<T | undefined>,
-    b?: Bench,
+    b?: BenchProcess,
     ms = 30_000,
   ): Promise<T> {
     const deadline = Date.now() + ms;
@@ -157,7 +101,7 @@ describe.skipIf(!enabled)("bench chat placement through nginx over two instances
    * phase before has at most --register-concurrency of them logged in).
    */
   async function placedWhileRunning(placement: string, pairs: number) {
-    const b = startBench([
+    const b = startClusterBench([
       "chat",
       "--round-robin",
       "2",
@@ -261,7 +205,7 @@ describe.skipIf(!enabled)("bench chat placement through nginx over two instances
   }, 120_000);
 
   afterAll(async () => {
-    for (const b of benches) b.kill("SIGKILL");
+    for (const b of runningBenches) b.kill("SIGKILL");
     for (const p of procs) if (p.proc.exitCode === null) p.proc.kill("SIGKILL");
     await Promise.all(procs.map((p) => p.exited));
     await lb?.stop();

@@ -7,14 +7,19 @@
  */
 
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from "bun:test";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Subprocess } from "bun";
+import {
+  type BenchResult,
+  type BenchRun,
+  benchOk,
+  runningBenches,
+  startBench,
+} from "../helpers/bench.ts";
 import {
   emptyDir,
   ensureServerBinary,
-  ROOT,
   type ServerProcess,
   spawnServer,
 } from "../helpers/binary.ts";
@@ -25,70 +30,14 @@ import { uniqueName } from "../helpers/users.ts";
 // bun applies the preload's default only to the first file of a run.
 setDefaultTimeout(30_000);
 
-interface Summary {
-  count: number;
-  p50: number;
-  max: number;
-}
-
-interface BenchResult {
-  scenario: string;
-  target: string;
-  params: Record<string, string | number | boolean>;
-  metrics: Record<string, number | string>;
-  latency: Record<string, Summary>;
-  notes: string[];
-}
-
-interface BenchRun {
-  code: number;
-  out: string;
-  err: string;
-  /** The --json file, parsed (null if the run wrote none). */
-  json: unknown;
-}
-
 /** The generator's private temp directory: its user cache and the JSON results. */
 const TMP = mkdtempSync(join(tmpdir(), "chat-bench-e2e-"));
 /** Short: user names are `<prefix><n>` and the server allows 32 characters. */
 const PREFIX = uniqueName("b");
-const running = new Set<Subprocess>();
-let runs = 0;
 
-/** Runs `bun bench/main.ts <args…> --json <file>` and waits for it to exit. */
-async function bench(args: string[]): Promise<BenchRun> {
-  const json = join(TMP, `result-${runs++}.json`);
-  const proc = Bun.spawn(
-    [process.execPath, "bench/main.ts", ...args, "--json", json, "--timeout", "120"],
-    {
-      cwd: ROOT,
-      env: { ...process.env, TMPDIR: TMP, NO_COLOR: "1" },
-      stdin: "ignore",
-      stdout: "pipe",
-      stderr: "pipe",
-    },
-  );
-  running.add(proc);
-  const [out, err, code] = await Promise.all([
-    new Response(proc.stdout).text(),
-    new Response(proc.stderr).text(),
-    proc.exited,
-  ]);
-  running.delete(proc);
-  return {
-    code,
-    out,
-    err,
-    json: existsSync(json) ? JSON.parse(readFileSync(json, "utf8")) : null,
-  };
-}
-
-/** A run that must succeed with one result: its parsed JSON (the output is shown if not). */
-function ok(r: BenchRun): BenchResult {
-  if (r.code !== 0 || r.json === null)
-    throw new Error(`bench exited ${r.code}\nstdout:\n${r.out}\nstderr:\n${r.err}`);
-  return r.json as BenchResult;
-}
+/** Runs the generator with this file's TMPDIR and waits for it to exit. */
+const bench = (args: string[]): Promise<BenchRun> => startBench(args, TMP).done;
+const ok = benchOk;
 
 const num = (r: BenchResult, key: string): number => {
   const v = r.metrics[key];
@@ -125,7 +74,7 @@ describe("bench scenarios against one compiled chatserver", () => {
   }, 120_000);
 
   afterAll(async () => {
-    for (const p of running) p.kill("SIGKILL");
+    for (const p of runningBenches) p.kill("SIGKILL");
     if (server && server.proc.exitCode === null) server.proc.kill("SIGKILL");
     await server?.exited;
     rmSync(TMP, { recursive: true, force: true });
